@@ -1,0 +1,105 @@
+use std::fmt;
+
+use crate::event::Event;
+use crate::sys::RawEvent;
+
+/// A buffer that [`Poll::poll`](crate::Poll::poll) fills with events.
+///
+/// The capacity is fixed at creation; a poll returns at most that many
+/// events, and the rest are returned by the next poll. Polling never
+/// allocates: the buffer is reused.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::{Events, Poll};
+/// use std::time::Duration;
+///
+/// let mut poll = Poll::new()?;
+/// let mut events = Events::with_capacity(128);
+/// poll.poll(&mut events, Some(Duration::ZERO))?;
+/// assert!(events.is_empty());
+/// for event in events.iter() {
+///     println!("{:?}", event.token());
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Events {
+    pub(crate) inner: Vec<RawEvent>,
+}
+
+impl Events {
+    /// A buffer for up to `capacity` events per poll.
+    ///
+    /// A capacity of 0 is allowed here, but polling with it is an
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error.
+    pub fn with_capacity(capacity: usize) -> Events {
+        Events { inner: Vec::with_capacity(capacity) }
+    }
+
+    /// How many events a poll can return at most.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// How many events the last poll returned.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the last poll returned no events.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The events of the last poll.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { inner: self.inner.iter() }
+    }
+
+    /// Forgets the events (polling does this itself).
+    pub fn clear(&mut self) {
+        self.inner.clear();
+    }
+}
+
+/// The iterator returned by [`Events::iter`].
+#[derive(Clone)]
+pub struct Iter<'a> {
+    inner: std::slice::Iter<'a, RawEvent>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Event;
+
+    fn next(&mut self) -> Option<&'a Event> {
+        self.inner.next().map(Event::from_raw)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("remaining", &self.inner.len()).finish()
+    }
+}

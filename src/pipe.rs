@@ -1,0 +1,487 @@
+//! Unix pipes as event sources: the heart of pipeloop.
+//!
+//! [`new`] makes a pipe whose ends are non-blocking and close-on-exec, as a
+//! [`Sender`] (the write end) and a [`Receiver`] (the read end). Both are
+//! [`Source`]s, implement [`Read`]/[`Write`] (also through `&`), convert to
+//! and from [`OwnedFd`], and can be made from the pipes of a
+//! [`std::process::Child`] or from [`std::io::pipe`].
+//!
+//! # Events
+//!
+//! | what happened | event on the [`Receiver`] | event on the [`Sender`] |
+//! |---|---|---|
+//! | bytes written | readable | |
+//! | room freed by a read (the pipe was full) | | writable |
+//! | every `Sender` (and every other writer) closed | readable and [`is_read_closed`](crate::Event::is_read_closed); reads return what is left, then 0 | |
+//! | every `Receiver` (and every other reader) closed | | writable, [`is_error`](crate::Event::is_error) and [`is_write_closed`](crate::Event::is_write_closed); writes fail with [`BrokenPipe`](io::ErrorKind::BrokenPipe) |
+//!
+//! These flags are the same on every backend.
+//!
+//! # Edge mode and the short-read guarantee
+//!
+//! Registered edge-triggered (the default), a direction is reported once and
+//! then again only after it was used up. For pipes that means either of:
+//!
+//! - an operation returned [`WouldBlock`](io::ErrorKind::WouldBlock), or
+//! - **a read returned fewer bytes than asked for (but more than 0), or a
+//!   write wrote fewer bytes than given.** A short read proves the pipe was
+//!   empty at that moment, so any later write produces a new event. There is
+//!   no need to read again just to see `WouldBlock`, which saves a syscall per
+//!   message. A short write likewise proves the pipe was full.
+//!
+//! This holds on every backend; on poll(2), where edges are emulated,
+//! `Sender` and `Receiver` re-arm themselves in exactly these cases. Only a
+//! read into an empty buffer (which returns 0 and says nothing) or one that
+//! returns 0 at end of file (nothing more can arrive) does not count.
+//!
+//! # Atomic writes: `PIPE_BUF`
+//!
+//! A write of at most [`PIPE_BUF`] bytes is atomic: it is never interleaved
+//! with other writers' bytes, and on a non-blocking pipe it either writes
+//! everything or fails with `WouldBlock`. Larger writes may be split and
+//! interleaved, and may be short. Several processes can therefore share one
+//! pipe for messages of up to `PIPE_BUF` bytes.
+//!
+//! # `O_NONBLOCK` belongs to the open file, not the fd
+//!
+//! [`set_nonblocking`](Receiver::set_nonblocking) changes the open file
+//! description, which is shared by every duplicate of the fd
+//! ([`try_clone`](Receiver::try_clone), `dup`, `fork`) and by every process
+//! the end was handed to. Making an end non-blocking while another process
+//! still uses that same end (an inherited stdin, say) makes *its* reads fail
+//! with `EAGAIN` too. The two ends of one pipe are separate descriptions: a
+//! child that holds the other end is not affected, which is why converting
+//! a [`ChildStdout`] and making it non-blocking is safe.
+//!
+//! # `SIGPIPE`
+//!
+//! Writing to a pipe with no reader raises `SIGPIPE`, whose default action
+//! kills the process. Rust programs ignore `SIGPIPE` before `main`, so the
+//! write fails with [`BrokenPipe`](io::ErrorKind::BrokenPipe) instead. A
+//! host that does not (a C program loading a Rust library, say) must ignore
+//! `SIGPIPE` itself (`signal(SIGPIPE, SIG_IGN)`) to get that error.
+//!
+//! # Examples
+//!
+//! ```
+//! use pipeloop::{Events, Interest, Poll, Token};
+//! use std::io::{Read, Write};
+//!
+//! let mut poll = Poll::new()?;
+//! let (mut sender, mut receiver) = pipeloop::pipe::new()?;
+//! poll.registry().register(&mut receiver, Token(0), Interest::READABLE)?;
+//!
+//! sender.write_all(b"hello")?;
+//! drop(sender);
+//!
+//! let mut events = Events::with_capacity(4);
+//! poll.poll(&mut events, None)?;
+//! let event = events.iter().next().unwrap();
+//! assert!(event.is_readable() && event.is_read_closed());
+//!
+//! let mut text = String::new();
+//! receiver.read_to_string(&mut text)?; // reads to end of file
+//! assert_eq!(text, "hello");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
+
+use crate::event::Source;
+use crate::{Interest, Registry, Token, sys};
+
+/// The largest write that is atomic on a pipe (`PIPE_BUF`): 4096 on Linux,
+/// and POSIX's guaranteed minimum, 512, elsewhere.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub const PIPE_BUF: usize = libc::PIPE_BUF;
+/// The largest write that is atomic on a pipe (`PIPE_BUF`): 4096 on Linux,
+/// and POSIX's guaranteed minimum, 512, elsewhere.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub const PIPE_BUF: usize = 512;
+
+/// Creates a pipe: a non-blocking, close-on-exec [`Sender`] and
+/// [`Receiver`].
+///
+/// Uses `pipe2(O_CLOEXEC | O_NONBLOCK)` where it exists; elsewhere `pipe`
+/// followed by `fcntl(F_SETFD, FD_CLOEXEC)` and `fcntl(F_SETFL, O_NONBLOCK)`
+/// on each end. Either way, if any step fails no fd stays open.
+///
+/// # Errors
+///
+/// The OS error: `EMFILE` or `ENFILE` when the process or system is out of
+/// file descriptors.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// let (mut sender, mut receiver) = pipeloop::pipe::new()?;
+/// sender.write_all(b"x")?;
+/// let mut buf = [0; 1];
+/// receiver.read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"x");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn new() -> io::Result<(Sender, Receiver)> {
+    let (read, write) = sys::new_pipe()?;
+    Ok((Sender::from(write), Receiver::from(read)))
+}
+
+/// The writing end of a pipe. See the [module documentation](self) for the
+/// events it produces.
+pub struct Sender {
+    inner: End,
+}
+
+/// The reading end of a pipe. See the [module documentation](self) for the
+/// events it produces.
+pub struct Receiver {
+    inner: End,
+}
+
+/// What both ends share: the fd, and the registration that lets the poll(2)
+/// backend emulate edge mode (empty on epoll).
+struct End {
+    fd: OwnedFd,
+    reg: sys::Registration,
+}
+
+impl End {
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Re-arms `direction` if `result` proves it was used up: `WouldBlock`,
+    /// or a transfer shorter than `asked` (and not 0, which is end of file or
+    /// an empty buffer).
+    #[inline]
+    fn after(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
+        let used_up = match result {
+            Ok(n) => *n > 0 && *n < asked,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        if used_up {
+            self.reg.rearm(direction);
+        }
+    }
+
+    fn try_io<F, T>(&self, direction: Interest, f: F) -> io::Result<T>
+    where
+        F: FnOnce() -> io::Result<T>,
+    {
+        let result = f();
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.reg.rearm(direction);
+        }
+        result
+    }
+
+    fn try_clone(&self) -> io::Result<End> {
+        Ok(End::from(self.fd.try_clone()?))
+    }
+
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        let reg = registry.register_fd(self.raw(), token, interests)?;
+        self.reg.replace(reg);
+        Ok(())
+    }
+
+    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        let reg = registry.reregister_fd(self.raw(), token, interests)?;
+        self.reg.replace(reg);
+        Ok(())
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister_fd(self.raw())?;
+        self.reg.replace(sys::Registration::NONE);
+        Ok(())
+    }
+
+    /// The fd, still registered if it was (as it would stay on epoll).
+    fn into_fd(self) -> OwnedFd {
+        let End { fd, reg } = self;
+        reg.detach();
+        fd
+    }
+}
+
+impl From<OwnedFd> for End {
+    fn from(fd: OwnedFd) -> End {
+        End { fd, reg: sys::Registration::NONE }
+    }
+}
+
+/// Converts a std pipe end, making it non-blocking.
+fn nonblocking_end(fd: OwnedFd) -> End {
+    // F_GETFL/F_SETFL cannot fail on an open fd that we own, and a `From`
+    // has no way to report it; a failure would leave the fd blocking, which
+    // `set_nonblocking` can still fix.
+    let _ = sys::set_nonblocking(fd.as_raw_fd(), true);
+    End::from(fd)
+}
+
+macro_rules! common_impls {
+    ($ty:ident, $direction:expr) => {
+        impl $ty {
+            /// Switches the end between non-blocking (how [`new`] makes it)
+            /// and blocking mode.
+            ///
+            /// This changes the open file description, shared with every
+            /// duplicate of the fd and every process holding it; see the
+            /// [module documentation](self#o_nonblock-belongs-to-the-open-file-not-the-fd).
+            ///
+            /// # Errors
+            ///
+            /// The OS error from `fcntl`.
+            pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+                sys::set_nonblocking(self.inner.raw(), nonblocking)
+            }
+
+            /// Runs an I/O operation of your own on the fd (through
+            /// [`as_raw_fd`](AsRawFd::as_raw_fd)) and, if it returns
+            /// [`WouldBlock`](io::ErrorKind::WouldBlock), re-arms edge mode
+            /// on the poll(2) backend as the built-in `Read`/`Write` do.
+            ///
+            /// # Errors
+            ///
+            /// Whatever `f` returns.
+            pub fn try_io<F, T>(&self, f: F) -> io::Result<T>
+            where
+                F: FnOnce() -> io::Result<T>,
+            {
+                self.inner.try_io($direction, f)
+            }
+
+            /// A second handle on the same end (`F_DUPFD_CLOEXEC`). It shares
+            /// the open file description, so the `O_NONBLOCK` flag too, and
+            /// is not registered anywhere.
+            ///
+            /// # Errors
+            ///
+            /// The OS error, e.g. `EMFILE`.
+            pub fn try_clone(&self) -> io::Result<$ty> {
+                Ok($ty { inner: self.inner.try_clone()? })
+            }
+
+            /// The pipe's capacity in bytes (`F_GETPIPE_SZ`); 65,536 by
+            /// default on Linux.
+            ///
+            /// # Errors
+            ///
+            /// The OS error from `fcntl`.
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            pub fn capacity(&self) -> io::Result<usize> {
+                sys::pipe_capacity(self.inner.raw())
+            }
+
+            /// Sets the pipe's capacity (`F_SETPIPE_SZ`) and returns the
+            /// capacity the kernel chose: at least `size`, rounded up to a
+            /// power-of-two number of pages.
+            ///
+            /// # Errors
+            ///
+            /// - [`InvalidInput`](io::ErrorKind::InvalidInput) for a size the
+            ///   kernel cannot take (over `i32::MAX`, or `EINVAL` from it);
+            /// - [`PermissionDenied`](io::ErrorKind::PermissionDenied)
+            ///   (`EPERM`) above `/proc/sys/fs/pipe-max-size` without
+            ///   `CAP_SYS_RESOURCE`;
+            /// - [`ResourceBusy`](io::ErrorKind::ResourceBusy) (`EBUSY`) when
+            ///   shrinking below what the pipe holds.
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            pub fn set_capacity(&self, size: usize) -> io::Result<usize> {
+                sys::set_pipe_capacity(self.inner.raw(), size)
+            }
+        }
+
+        impl Source for $ty {
+            fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+                self.inner.register(registry, token, interests)
+            }
+
+            fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+                self.inner.reregister(registry, token, interests)
+            }
+
+            fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+                self.inner.deregister(registry)
+            }
+        }
+
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.fd.as_fd()
+            }
+        }
+
+        impl AsRawFd for $ty {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.raw()
+            }
+        }
+
+        /// Takes ownership of `fd` without changing its flags.
+        impl FromRawFd for $ty {
+            /// # Safety
+            ///
+            /// `fd` must be an open pipe end that nothing else owns or
+            /// closes.
+            unsafe fn from_raw_fd(fd: RawFd) -> $ty {
+                // SAFETY: the caller guarantees `fd` is open and ours.
+                $ty::from(unsafe { OwnedFd::from_raw_fd(fd) })
+            }
+        }
+
+        impl IntoRawFd for $ty {
+            fn into_raw_fd(self) -> RawFd {
+                self.inner.into_fd().into_raw_fd()
+            }
+        }
+
+        /// Takes ownership of `fd` without changing its flags (call
+        /// `set_nonblocking(true)` if it may be blocking).
+        impl From<OwnedFd> for $ty {
+            fn from(fd: OwnedFd) -> $ty {
+                $ty { inner: End::from(fd) }
+            }
+        }
+
+        impl From<$ty> for OwnedFd {
+            fn from(end: $ty) -> OwnedFd {
+                end.inner.into_fd()
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty)).field("fd", &self.inner.raw()).finish()
+            }
+        }
+    };
+}
+
+common_impls!(Sender, Interest::WRITABLE);
+common_impls!(Receiver, Interest::READABLE);
+
+impl Sender {
+    fn write_fd(&self, buf: &[u8]) -> io::Result<usize> {
+        let result = sys::write(self.inner.raw(), buf);
+        self.inner.after(Interest::WRITABLE, buf.len(), &result);
+        result
+    }
+
+    fn write_vectored_fd(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let result = sys::writev(self.inner.raw(), bufs);
+        let asked = bufs.iter().map(|b| b.len()).sum();
+        self.inner.after(Interest::WRITABLE, asked, &result);
+        result
+    }
+}
+
+impl Receiver {
+    fn read_fd(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let asked = buf.len();
+        let result = sys::read(self.inner.raw(), buf);
+        self.inner.after(Interest::READABLE, asked, &result);
+        result
+    }
+
+    fn read_vectored_fd(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let asked = bufs.iter().map(|b| b.len()).sum();
+        let result = sys::readv(self.inner.raw(), bufs);
+        self.inner.after(Interest::READABLE, asked, &result);
+        result
+    }
+}
+
+impl Write for Sender {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_fd(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_fd(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &Sender {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_fd(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_fd(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Receiver {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_fd(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_fd(bufs)
+    }
+}
+
+impl Read for &Receiver {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_fd(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_fd(bufs)
+    }
+}
+
+/// Takes the parent's end of a child's stdin and makes it non-blocking (the
+/// child's end is a different open file, so the child is not affected).
+impl From<ChildStdin> for Sender {
+    fn from(stdin: ChildStdin) -> Sender {
+        Sender { inner: nonblocking_end(stdin.into()) }
+    }
+}
+
+/// Takes the parent's end of a child's stdout and makes it non-blocking.
+impl From<ChildStdout> for Receiver {
+    fn from(stdout: ChildStdout) -> Receiver {
+        Receiver { inner: nonblocking_end(stdout.into()) }
+    }
+}
+
+/// Takes the parent's end of a child's stderr and makes it non-blocking.
+impl From<ChildStderr> for Receiver {
+    fn from(stderr: ChildStderr) -> Receiver {
+        Receiver { inner: nonblocking_end(stderr.into()) }
+    }
+}
+
+/// Takes a [`std::io::pipe`] writer and makes it non-blocking (see the
+/// [`O_NONBLOCK` pitfall](self#o_nonblock-belongs-to-the-open-file-not-the-fd)
+/// if a clone of it was handed to another process).
+impl From<io::PipeWriter> for Sender {
+    fn from(writer: io::PipeWriter) -> Sender {
+        Sender { inner: nonblocking_end(writer.into()) }
+    }
+}
+
+/// Takes a [`std::io::pipe`] reader and makes it non-blocking (see the
+/// [`O_NONBLOCK` pitfall](self#o_nonblock-belongs-to-the-open-file-not-the-fd)
+/// if a clone of it was handed to another process).
+impl From<io::PipeReader> for Receiver {
+    fn from(reader: io::PipeReader) -> Receiver {
+        Receiver { inner: nonblocking_end(reader.into()) }
+    }
+}

@@ -1,0 +1,383 @@
+//! `Poll`, `Registry` and `Backend`: the rules every backend shares.
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::event::Source;
+use crate::{Events, Interest, Token, sys};
+
+/// The environment variable that overrides [`Poll::new`]'s choice.
+pub const BACKEND_ENV: &str = "PIPELOOP_BACKEND";
+
+/// The OS mechanism a [`Poll`] waits with.
+///
+/// Every backend honours the same contract: the same error kinds, the same
+/// trigger modes (edge, level, oneshot), the same closed-peer flags for
+/// pipes. Only speed differs: epoll and kqueue cost O(ready) per wait,
+/// poll(2) O(registered).
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::{Backend, Poll};
+///
+/// for &backend in Backend::available() {
+///     let poll = Poll::with_backend(backend)?;
+///     assert_eq!(poll.backend(), backend);
+/// }
+/// assert_eq!("poll".parse::<Backend>().unwrap(), Backend::Poll);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// epoll(7): Linux and Android.
+    Epoll,
+    /// kqueue(2): macOS, iOS and the BSDs.
+    Kqueue,
+    /// poll(2): every Unix.
+    Poll,
+}
+
+impl Backend {
+    /// The backends this system has, best first; [`Poll::new`] picks the
+    /// first unless [`PIPELOOP_BACKEND`](BACKEND_ENV) says otherwise.
+    pub fn available() -> &'static [Backend] {
+        sys::BACKENDS
+    }
+
+    /// The name used by `PIPELOOP_BACKEND` and `Display`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Epoll => "epoll",
+            Backend::Kqueue => "kqueue",
+            Backend::Poll => "poll",
+        }
+    }
+
+    /// Reads `PIPELOOP_BACKEND`; `None` when it is unset or empty.
+    fn from_env() -> io::Result<Option<Backend>> {
+        match std::env::var(BACKEND_ENV) {
+            Ok(value) if value.is_empty() => Ok(None),
+            Ok(value) => value.parse().map(Some).map_err(|e: io::Error| {
+                io::Error::new(e.kind(), format!("{BACKEND_ENV}: {e}"))
+            }),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(value)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{BACKEND_ENV}={value:?} is not a backend name (expected epoll, kqueue or poll)"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = io::Error;
+
+    /// Parses `epoll`, `kqueue` or `poll` (as in `PIPELOOP_BACKEND`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput), naming the value, for
+    /// anything else. Whether the backend exists here is checked later, by
+    /// [`Poll::with_backend`].
+    fn from_str(s: &str) -> io::Result<Backend> {
+        match s {
+            "epoll" => Ok(Backend::Epoll),
+            "kqueue" => Ok(Backend::Kqueue),
+            "poll" => Ok(Backend::Poll),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{other:?} is not a backend name (expected epoll, kqueue or poll)"),
+            )),
+        }
+    }
+}
+
+/// Waits for readiness events on registered sources.
+///
+/// A `Poll` owns the backend's kernel object (an epoll fd, or the poll(2)
+/// table); its [`Registry`] adds and removes sources, from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::{Events, Interest, Poll, Token};
+/// use std::io::{Read, Write};
+///
+/// let mut poll = Poll::new()?;
+/// let (mut sender, mut receiver) = pipeloop::pipe::new()?;
+/// poll.registry().register(&mut receiver, Token(0), Interest::READABLE)?;
+///
+/// sender.write_all(b"ping")?;
+/// let mut events = Events::with_capacity(16);
+/// poll.poll(&mut events, None)?;
+/// for event in &events {
+///     assert_eq!(event.token(), Token(0));
+///     assert!(event.is_readable());
+/// }
+/// let mut buf = [0; 16];
+/// assert_eq!(receiver.read(&mut buf)?, 4);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Poll {
+    registry: Registry,
+}
+
+impl Poll {
+    /// A `Poll` on this platform's best backend (epoll on Linux and Android,
+    /// poll(2) elsewhere), or on the one `PIPELOOP_BACKEND` names.
+    ///
+    /// # Errors
+    ///
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput) if `PIPELOOP_BACKEND`
+    ///   is set to something other than `epoll`, `kqueue` or `poll`;
+    /// - [`Unsupported`](io::ErrorKind::Unsupported) if it names a backend
+    ///   this system lacks (there is no silent fallback);
+    /// - the OS error if the kernel object cannot be made (e.g. `EMFILE`).
+    pub fn new() -> io::Result<Poll> {
+        let (backend, why) = match Backend::from_env()? {
+            Some(backend) => (backend, "PIPELOOP_BACKEND"),
+            None => (Backend::available()[0], "platform default"),
+        };
+        let poll = Poll::with_backend(backend)?;
+        log::debug!("pipeloop: using the {backend} backend ({why})");
+        Ok(poll)
+    }
+
+    /// A `Poll` on the given backend.
+    ///
+    /// # Errors
+    ///
+    /// [`Unsupported`](io::ErrorKind::Unsupported), naming the backend, if
+    /// this system does not have it; the OS error if it cannot be made.
+    pub fn with_backend(backend: Backend) -> io::Result<Poll> {
+        let selector = sys::Selector::new(backend)?;
+        log::trace!("pipeloop: created a {backend} poller");
+        Ok(Poll { registry: Registry { selector: Arc::new(selector) } })
+    }
+
+    /// The backend this `Poll` waits with.
+    pub fn backend(&self) -> Backend {
+        self.registry.selector.backend()
+    }
+
+    /// The registry, to add, change and remove sources.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Waits until a registered source is ready or the timeout passes, and
+    /// fills `events` (clearing what it held).
+    ///
+    /// - `None` waits until something is ready; `Some(Duration::ZERO)` only
+    ///   collects what is ready now.
+    /// - It returns at most [`events.capacity()`](Events::capacity) events;
+    ///   the rest come with the next call.
+    /// - It never returns before the timeout with no events: a sleep is
+    ///   rounded up to the next millisecond, never down, so a sub-millisecond
+    ///   timeout sleeps instead of spinning.
+    ///
+    /// # Errors
+    ///
+    /// - [`Interrupted`](io::ErrorKind::Interrupted) if a signal arrived
+    ///   during the wait (EINTR); call again. A signal handler installed with
+    ///   `SA_RESTART` does not change this: the kernel never restarts
+    ///   `epoll_wait` or `poll`.
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput) if `events` has
+    ///   capacity 0.
+    pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        if events.capacity() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Events has capacity 0: there is no room for any event",
+            ));
+        }
+        let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
+        // Only a wait that can end early without events needs the clock.
+        let deadline = match timeout {
+            Some(t) if !t.is_zero() => Instant::now().checked_add(t),
+            _ => None,
+        };
+        let mut wait = timeout;
+        loop {
+            self.registry.selector.select(&mut events.inner, wait)?;
+            if !events.is_empty() || timeout == Some(Duration::ZERO) {
+                break;
+            }
+            // The poll(2) backend returns empty-handed when another thread
+            // changed its table; wait again for what is left.
+            if let Some(deadline) = deadline {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                wait = Some(deadline - now);
+            }
+        }
+        if let Some(started) = started {
+            log::trace!(
+                "pipeloop: {} woke with {} event(s) after {:?}",
+                self.backend(),
+                events.len(),
+                started.elapsed()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Poll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poll").field("backend", &self.backend()).finish()
+    }
+}
+
+/// Registers sources with a [`Poll`]: obtained from
+/// [`Poll::registry`], cloned with [`try_clone`](Registry::try_clone), and
+/// usable from any thread. A change made while another thread is blocked in
+/// [`Poll::poll`] takes effect during that wait.
+///
+/// The errors are the same on every backend: registering an fd that is
+/// already registered is [`AlreadyExists`](io::ErrorKind::AlreadyExists);
+/// reregistering or deregistering one that is not is
+/// [`NotFound`](io::ErrorKind::NotFound); a closed or invalid fd is the OS
+/// error `EBADF`.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::{Interest, Poll, Token};
+/// use std::io::ErrorKind;
+///
+/// let poll = Poll::new()?;
+/// let (_sender, mut receiver) = pipeloop::pipe::new()?;
+/// let registry = poll.registry();
+///
+/// registry.register(&mut receiver, Token(1), Interest::READABLE)?;
+/// let again = registry.register(&mut receiver, Token(1), Interest::READABLE);
+/// assert_eq!(again.unwrap_err().kind(), ErrorKind::AlreadyExists);
+///
+/// registry.reregister(&mut receiver, Token(2), Interest::READABLE.level())?;
+/// registry.deregister(&mut receiver)?;
+/// let gone = registry.deregister(&mut receiver);
+/// assert_eq!(gone.unwrap_err().kind(), ErrorKind::NotFound);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Registry {
+    selector: Arc<sys::Selector>,
+}
+
+impl Registry {
+    /// Registers `source` for `interests`, reported under `token`.
+    ///
+    /// The trigger mode rides in `interests` (edge unless
+    /// [`level`](Interest::level) or [`oneshot`](Interest::oneshot)).
+    ///
+    /// # Errors
+    ///
+    /// [`AlreadyExists`](io::ErrorKind::AlreadyExists) if the source is
+    /// already registered here; `EBADF` for a closed or invalid fd; other OS
+    /// errors as the backend reports them (epoll refuses regular files with
+    /// `EPERM`).
+    pub fn register<S>(&self, source: &mut S, token: Token, interests: Interest) -> io::Result<()>
+    where
+        S: Source + ?Sized,
+    {
+        source.register(self, token, interests)
+    }
+
+    /// Replaces the token and interest of a registered source, and re-arms a
+    /// oneshot registration.
+    ///
+    /// # Errors
+    ///
+    /// [`NotFound`](io::ErrorKind::NotFound) if the source is not registered
+    /// here; `EBADF` for a closed or invalid fd.
+    pub fn reregister<S>(&self, source: &mut S, token: Token, interests: Interest) -> io::Result<()>
+    where
+        S: Source + ?Sized,
+    {
+        source.reregister(self, token, interests)
+    }
+
+    /// Removes a source; no event is reported for it afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`NotFound`](io::ErrorKind::NotFound) if the source is not registered
+    /// here; `EBADF` for a closed or invalid fd.
+    pub fn deregister<S>(&self, source: &mut S) -> io::Result<()>
+    where
+        S: Source + ?Sized,
+    {
+        source.deregister(self)
+    }
+
+    /// Another handle on the same poller, e.g. for another thread.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is kept for mio compatibility.
+    pub fn try_clone(&self) -> io::Result<Registry> {
+        Ok(Registry { selector: Arc::clone(&self.selector) })
+    }
+
+    pub(crate) fn selector(&self) -> &sys::Selector {
+        &self.selector
+    }
+
+    pub(crate) fn register_fd(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<sys::Registration> {
+        let result = self.selector.register(fd, token, interests);
+        log_change("register", fd, Some((token, interests)), &result);
+        result
+    }
+
+    pub(crate) fn reregister_fd(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<sys::Registration> {
+        let result = self.selector.reregister(fd, token, interests);
+        log_change("reregister", fd, Some((token, interests)), &result);
+        result
+    }
+
+    pub(crate) fn deregister_fd(&self, fd: RawFd) -> io::Result<()> {
+        let result = self.selector.deregister(fd);
+        log_change("deregister", fd, None, &result);
+        result
+    }
+}
+
+fn log_change<T>(what: &str, fd: RawFd, to: Option<(Token, Interest)>, result: &io::Result<T>) {
+    match (to, result) {
+        (Some((token, interests)), Ok(_)) => {
+            log::trace!("pipeloop: {what} fd {fd} as {token:?} for {interests:?}")
+        }
+        (None, Ok(_)) => log::trace!("pipeloop: {what} fd {fd}"),
+        (_, Err(e)) => log::trace!("pipeloop: {what} fd {fd} failed: {e}"),
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("selector", &self.selector).finish()
+    }
+}

@@ -1,0 +1,117 @@
+//! Small fd helpers shared by the backends and the sources.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{OwnedFd, RawFd};
+
+use super::{cvt, owned};
+
+/// Creates a pipe whose two ends are non-blocking and close-on-exec:
+/// `(read end, write end)`. Nothing stays open if any step fails.
+pub(crate) fn new_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+
+    #[cfg(pipeloop_pipe2)]
+    {
+        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+        Ok((owned(fds[0]), owned(fds[1])))
+    }
+
+    #[cfg(not(pipeloop_pipe2))]
+    {
+        // SAFETY: `fds` is a valid array of two ints for pipe to fill.
+        cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+        // Owned at once, so the early returns below close both ends.
+        let (read, write) = (owned(fds[0]), owned(fds[1]));
+        for fd in [&read, &write] {
+            use std::os::fd::AsRawFd;
+            set_cloexec(fd.as_raw_fd())?;
+            set_nonblocking(fd.as_raw_fd(), true)?;
+        }
+        Ok((read, write))
+    }
+}
+
+// Used where pipe2 is missing (and by kqueue where kqueue1 is).
+#[cfg_attr(pipeloop_pipe2, allow(dead_code))]
+/// Sets `FD_CLOEXEC` with `F_SETFD` (not `F_SETFL`, where it does nothing).
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD takes no argument; a bad fd is reported as EBADF.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    if flags & libc::FD_CLOEXEC == 0 {
+        // SAFETY: F_SETFD takes an int of fd flags.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    }
+    Ok(())
+}
+
+/// Sets or clears `O_NONBLOCK` with `F_SETFL`.
+///
+/// `O_NONBLOCK` belongs to the open file description, not the fd: every
+/// duplicate and every process sharing the description sees the change.
+pub(crate) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument; a bad fd is reported as EBADF.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let wanted = if nonblocking {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if wanted != flags {
+        // SAFETY: F_SETFL takes an int of status flags.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    let n = cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })?;
+    Ok(n as usize)
+}
+
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    let n = cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })?;
+    Ok(n as usize)
+}
+
+fn iov_count(len: usize) -> libc::c_int {
+    // Asking for more than IOV_MAX buffers is EINVAL; a partial transfer of
+    // the first IOV_MAX is what `Read`/`Write` allow.
+    len.min(1024) as libc::c_int
+}
+
+pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec`, and the slices
+    // outlive the call.
+    let n = cvt(unsafe { libc::readv(fd, bufs.as_mut_ptr().cast(), iov_count(bufs.len())) })?;
+    Ok(n as usize)
+}
+
+pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec`, and the slices outlive
+    // the call.
+    let n = cvt(unsafe { libc::writev(fd, bufs.as_ptr().cast(), iov_count(bufs.len())) })?;
+    Ok(n as usize)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn pipe_capacity(fd: RawFd) -> io::Result<usize> {
+    // SAFETY: F_GETPIPE_SZ takes no argument; a non-pipe fd is EBADF/EINVAL.
+    let n = cvt(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) })?;
+    Ok(n as usize)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn set_pipe_capacity(fd: RawFd, size: usize) -> io::Result<usize> {
+    let Ok(arg) = libc::c_int::try_from(size) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("pipe capacity {size} is larger than the kernel accepts (at most {})", libc::c_int::MAX),
+        ));
+    };
+    // SAFETY: F_SETPIPE_SZ takes an int; the kernel checks its range.
+    let n = cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, arg) })?;
+    Ok(n as usize)
+}

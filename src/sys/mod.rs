@@ -1,0 +1,254 @@
+//! The OS layer: one file per readiness mechanism, plus fd helpers.
+//!
+//! Every backend provides the same things, which this module wraps in one
+//! enum each so that the backend can be chosen at run time:
+//!
+//! - `Selector::new() -> io::Result<Selector>`: the kernel object (or table)
+//!   that holds registrations; its own fds are close-on-exec.
+//! - `register(fd, token, interest) -> io::Result<Registration>`,
+//!   `reregister(fd, token, interest) -> io::Result<Registration>`,
+//!   `deregister(fd) -> io::Result<()>`: `AlreadyExists` when an fd is
+//!   registered twice, `NotFound` for one that is not registered, the OS
+//!   error (EBADF) for a bad fd.
+//! - `select(&mut Vec<RawEvent>, Option<Duration>) -> io::Result<()>`: waits
+//!   at most the timeout (rounded up, never down) and fills the vector up to
+//!   its capacity without allocating; EINTR is returned as `Interrupted`.
+//! - a waker: `Waker::new(&Selector, Token)` and `wake()`, from any thread.
+//!
+//! Rules that are the same for every backend (the timeout contract, checking
+//! `Events` capacity, logging) live in `crate::poll`, not here.
+//!
+//! `RawEvent` is `libc::epoll_event` wherever epoll exists, and every backend
+//! writes epoll's flag bits into it, so that `Event` decodes one format.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::{Interest, Token};
+
+#[cfg(pipeloop_epoll)]
+pub(crate) mod epoll;
+pub(crate) mod poll;
+
+pub(crate) mod event;
+mod fd;
+
+pub(crate) use event::RawEvent;
+pub(crate) use fd::{new_pipe, read, readv, set_nonblocking, write, writev};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use fd::{pipe_capacity, set_pipe_capacity};
+
+
+use crate::Backend;
+
+/// Turns a `-1` return into the `errno` error.
+pub(crate) fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {
+    if ret.is_minus_one() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub(crate) trait IsMinusOne {
+    fn is_minus_one(&self) -> bool;
+}
+
+macro_rules! impl_is_minus_one {
+    ($($t:ty)*) => {$(
+        impl IsMinusOne for $t {
+            fn is_minus_one(&self) -> bool {
+                *self == -1
+            }
+        }
+    )*};
+}
+impl_is_minus_one!(i32 isize i64);
+
+/// Wraps an fd that a syscall just returned.
+pub(crate) fn owned(fd: RawFd) -> OwnedFd {
+    debug_assert!(fd >= 0);
+    // SAFETY: callers pass an fd that a successful syscall just created and
+    // that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// The backend a `Selector` was built with, chosen at run time on systems
+/// that have more than one.
+#[derive(Debug)]
+pub(crate) enum Selector {
+    #[cfg(pipeloop_epoll)]
+    Epoll(epoll::Selector),
+    Poll(poll::Selector),
+}
+
+/// Which backends this build has, best first.
+pub(crate) const BACKENDS: &[Backend] = &[
+    #[cfg(pipeloop_epoll)]
+    Backend::Epoll,
+    Backend::Poll,
+];
+
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            #[cfg(pipeloop_epoll)]
+            Selector::Epoll($s) => $call,
+            Selector::Poll($s) => $call,
+        }
+    };
+}
+
+impl Selector {
+    pub(crate) fn new(backend: Backend) -> io::Result<Selector> {
+        match backend {
+            #[cfg(pipeloop_epoll)]
+            Backend::Epoll => epoll::Selector::new().map(Selector::Epoll),
+            Backend::Poll => poll::Selector::new().map(Selector::Poll),
+            #[allow(unreachable_patterns)]
+            other => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the {other} backend is not available on this system"),
+            )),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            #[cfg(pipeloop_epoll)]
+            Selector::Epoll(_) => Backend::Epoll,
+            Selector::Poll(_) => Backend::Poll,
+        }
+    }
+
+    pub(crate) fn register(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        dispatch!(self, s => s.register(fd, token, interest))
+    }
+
+    pub(crate) fn reregister(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        dispatch!(self, s => s.reregister(fd, token, interest))
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        dispatch!(self, s => s.deregister(fd))
+    }
+
+    pub(crate) fn select(
+        &self,
+        events: &mut Vec<RawEvent>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        dispatch!(self, s => s.select(events, timeout))
+    }
+}
+
+/// What a pipeloop-owned source (a pipe end) keeps about its registration.
+///
+/// On epoll this is empty: the kernel does everything. The poll(2) backend
+/// emulates edge triggering by disarming a direction once it is reported; the
+/// source re-arms it after `WouldBlock` or a short transfer. Dropping a
+/// `Registration` forgets the fd in the backend, as epoll does by itself when
+/// an fd is closed; [`detach`](Registration::detach) keeps it registered.
+#[derive(Debug, Default)]
+#[must_use = "dropping a Registration deregisters the fd on the poll(2) backend; call detach() to keep it"]
+pub(crate) struct Registration(Option<poll::Registration>);
+
+impl Registration {
+    pub(crate) const NONE: Registration = Registration(None);
+
+    /// Re-arms `interest`'s directions after the source saw `WouldBlock` or a
+    /// short transfer.
+    #[inline]
+    pub(crate) fn rearm(&self, interest: Interest) {
+        if let Some(reg) = &self.0 {
+            reg.rearm(interest);
+        }
+    }
+
+    /// Stops tracking the registration, leaving it in the backend.
+    pub(crate) fn detach(mut self) {
+        self.0 = None;
+    }
+
+    /// Tracks `new` instead, leaving the old registration in the backend
+    /// (it is either the same entry or one the caller removed).
+    pub(crate) fn replace(&mut self, new: Registration) {
+        std::mem::replace(self, new).detach();
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(reg) = self.0.take() {
+            reg.release();
+        }
+    }
+}
+
+/// A waker of whichever backend the `Poll` has.
+#[derive(Debug)]
+pub(crate) enum Waker {
+    #[cfg(pipeloop_epoll)]
+    Epoll(epoll::Waker),
+    Poll(poll::Waker),
+}
+
+impl Waker {
+    pub(crate) fn new(selector: &Selector, token: Token) -> io::Result<Waker> {
+        match selector {
+            #[cfg(pipeloop_epoll)]
+            Selector::Epoll(s) => epoll::Waker::new(s, token).map(Waker::Epoll),
+            Selector::Poll(s) => Ok(Waker::Poll(s.waker(token))),
+        }
+    }
+
+    #[cfg(pipeloop_epoll)]
+    pub(crate) fn new_pipe(selector: &Selector, token: Token) -> io::Result<Waker> {
+        match selector {
+            Selector::Epoll(s) => epoll::Waker::new_pipe(s, token).map(Waker::Epoll),
+            Selector::Poll(s) => Ok(Waker::Poll(s.waker(token))),
+        }
+    }
+
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        match self {
+            #[cfg(pipeloop_epoll)]
+            Waker::Epoll(w) => w.wake(),
+            Waker::Poll(w) => w.wake(),
+        }
+    }
+}
+
+/// Milliseconds for epoll_wait and poll: `-1` for none, rounded up so that a
+/// sub-millisecond timeout sleeps (instead of spinning at 0) and no wait ends
+/// early.
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(t) => {
+            let ms = t.as_nanos().div_ceil(1_000_000);
+            ms.min(libc::c_int::MAX as u128) as libc::c_int
+        }
+    }
+}
+
+/// Reads `fd` until it would block, discarding the bytes.
+pub(crate) fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 512];
+    while let Ok(n) = read(fd.as_raw_fd(), &mut buf) {
+        if n < buf.len() {
+            break;
+        }
+    }
+}

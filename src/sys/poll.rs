@@ -1,0 +1,526 @@
+//! The poll(2) backend: available on every Unix, selectable at run time.
+//!
+//! poll(2) keeps no state in the kernel, so this backend keeps the
+//! registrations itself, as a `pollfd` array that is handed to the kernel on
+//! every wait. Three things make it honour the same contract as epoll:
+//!
+//! - **Changes while another thread waits.** The poller holds the table's
+//!   lock while it sits in poll(2). A thread that wants to change the table
+//!   and finds it locked counts itself in `waiting`, writes a byte to an
+//!   internal pipe that is always in the array (the self-pipe trick), and
+//!   takes the lock once the poller has returned. The poller does not wait
+//!   again until `waiting` is back to zero.
+//! - **Trigger modes.** Level is what poll(2) does. Edge is emulated: once a
+//!   direction is reported it is disarmed (left out of `events`) until the
+//!   source re-arms it after `WouldBlock` or a short transfer, or is
+//!   reregistered. A hang-up or error is reported once, then the fd leaves
+//!   the array until it is reregistered. Oneshot disarms everything.
+//! - **Wakers** need no fd of their own: `wake` sets the waker's flag and
+//!   writes to the internal pipe; the poller reports each flagged waker.
+//!
+//! Costs: a wait is O(n) in registered fds, as poll(2) itself is. Finding an
+//! fd for a change is a hash lookup, removal is `swap_remove`, and delivery
+//! walks the array once, stopping when every ready fd is found; nothing is
+//! allocated per wait.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Duration;
+
+use super::event::{self, flags};
+use super::{RawEvent, cvt, drain};
+use crate::{Interest, Token};
+
+#[derive(Debug)]
+pub(crate) struct Selector {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Threads waiting for the poller to release `state`.
+    waiting: AtomicUsize,
+    /// Signalled when `waiting` drops back to zero.
+    done: Condvar,
+    notifier: Notifier,
+}
+
+/// The internal self-pipe; its read end is `pollfds[0]`.
+struct Notifier {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// A byte is in the pipe (or about to be): further notifications can be
+    /// skipped until the poller has drained it.
+    pending: AtomicBool,
+}
+
+struct State {
+    /// What poll(2) is given. `pollfds[0]` is the notifier; `pollfds[i]`
+    /// belongs to `entries[i]` for `i >= 1`.
+    pollfds: Vec<libc::pollfd>,
+    entries: Vec<Entry>,
+    /// Position of each registered fd in `pollfds` and `entries`.
+    index: HashMap<RawFd, usize>,
+    wakers: Vec<Arc<WakerSlot>>,
+    /// Where the next delivery starts, so that a small `Events` does not
+    /// starve the fds near the end of the array.
+    cursor: usize,
+    /// Some wakers were flagged but did not fit in the last `Events`.
+    wakers_left: bool,
+    next_id: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    fd: RawFd,
+    token: Token,
+    interest: Interest,
+    /// poll(2) bits still armed; a subset of `all_events(interest)`.
+    armed: libc::c_short,
+    /// Taken out of the array: a fired oneshot, or a hang-up or error already
+    /// reported in edge mode.
+    parked: bool,
+    /// poll(2) said POLLNVAL: the fd was closed without being deregistered.
+    closed: bool,
+    /// Tells one registration of an fd number from a later one.
+    id: u64,
+}
+
+#[derive(Debug)]
+struct WakerSlot {
+    token: Token,
+    pending: AtomicBool,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic never happens while the table is half-changed, so a poisoned
+    // lock still guards a consistent table.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const READ_EVENTS: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const READ_EVENTS: libc::c_short = libc::POLLIN;
+
+/// The poll(2) bits an interest asks for.
+fn all_events(interest: Interest) -> libc::c_short {
+    let mut events = 0;
+    if interest.is_readable() {
+        events |= READ_EVENTS;
+    }
+    if interest.is_writable() {
+        events |= libc::POLLOUT;
+    }
+    if interest.is_priority() {
+        events |= libc::POLLPRI;
+    }
+    events
+}
+
+/// Translates poll(2)'s `revents` into the shared event flags.
+fn revents_to_flags(revents: libc::c_short) -> u32 {
+    let mut out = 0;
+    for (poll_bit, flag) in [
+        (libc::POLLIN, flags::IN),
+        (libc::POLLPRI, flags::PRI),
+        (libc::POLLOUT, flags::OUT),
+        (libc::POLLERR, flags::ERR),
+        (libc::POLLHUP, flags::HUP),
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        (libc::POLLRDHUP, flags::RDHUP),
+    ] {
+        if revents & poll_bit != 0 {
+            out |= flag;
+        }
+    }
+    out
+}
+
+impl Entry {
+    fn pollfd(&self) -> libc::pollfd {
+        libc::pollfd {
+            fd: if self.parked { -1 } else { self.fd },
+            events: self.armed,
+            revents: 0,
+        }
+    }
+
+    /// On a hang-up, asks poll(2) once more, without waiting, for the
+    /// directions that edge mode had disarmed: epoll reports a hang-up
+    /// together with everything that is ready (`EPOLLIN | EPOLLHUP` while
+    /// bytes are left), and so must this backend. Hang-ups are rare, so the
+    /// extra syscall is too.
+    fn probe_full(&self, revents: libc::c_short) -> libc::c_short {
+        let all = all_events(self.interest);
+        if revents & HANGUP == 0 || self.armed == all {
+            return revents;
+        }
+        let mut probe = libc::pollfd { fd: self.fd, events: all, revents: 0 };
+        // SAFETY: one valid pollfd, and a zero timeout.
+        match unsafe { libc::poll(&mut probe, 1, 0) } {
+            1 => revents | probe.revents,
+            _ => revents,
+        }
+    }
+
+    /// What to report for `revents`, and the re-arming that follows.
+    fn deliver(&mut self, revents: libc::c_short) -> u32 {
+        // poll(2) adds hang-ups and errors to what was asked for. A hang-up
+        // is reported with the whole readiness, as epoll does (`probe_full`
+        // filled in the disarmed bits).
+        let mask = if revents & HANGUP != 0 { all_events(self.interest) } else { self.armed };
+        let reported = revents & (mask | HANGUP);
+        if reported == 0 {
+            return 0;
+        }
+        if self.interest.is_oneshot() {
+            self.parked = true;
+        } else if self.interest.is_edge() {
+            if reported & HANGUP != 0 {
+                self.parked = true;
+            }
+            self.armed &= !disarmed_by(reported);
+        }
+        revents_to_flags(reported)
+    }
+}
+
+const HANGUP: libc::c_short = libc::POLLHUP | libc::POLLERR;
+
+/// The armed bits an edge-triggered report uses up.
+fn disarmed_by(reported: libc::c_short) -> libc::c_short {
+    let mut used = 0;
+    if reported & READ_EVENTS != 0 {
+        used |= READ_EVENTS;
+    }
+    used | (reported & (libc::POLLOUT | libc::POLLPRI))
+}
+
+impl State {
+    fn set(&mut self, i: usize, entry: Entry) {
+        self.pollfds[i] = entry.pollfd();
+        self.entries[i] = entry;
+    }
+
+    fn position(&self, fd: RawFd) -> io::Result<usize> {
+        self.index
+            .get(&fd)
+            .copied()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+    }
+
+    fn insert(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<u64> {
+        if self.index.contains_key(&fd) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        self.next_id += 1;
+        let entry = Entry {
+            fd,
+            token,
+            interest,
+            armed: all_events(interest),
+            parked: false,
+            closed: false,
+            id: self.next_id,
+        };
+        self.index.insert(fd, self.entries.len());
+        self.pollfds.push(entry.pollfd());
+        self.entries.push(entry);
+        Ok(entry.id)
+    }
+
+    fn update(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<u64> {
+        let i = self.position(fd)?;
+        let entry = Entry {
+            token,
+            interest,
+            armed: all_events(interest),
+            parked: false,
+            ..self.entries[i]
+        };
+        self.set(i, entry);
+        Ok(entry.id)
+    }
+
+    fn remove(&mut self, fd: RawFd) -> io::Result<()> {
+        let i = self.position(fd)?;
+        self.index.remove(&fd);
+        self.pollfds.swap_remove(i);
+        self.entries.swap_remove(i);
+        if let Some(moved) = self.entries.get(i) {
+            self.index.insert(moved.fd, i);
+        }
+        Ok(())
+    }
+
+    /// The position of `fd` if it is still the registration `id`.
+    fn current(&self, fd: RawFd, id: u64) -> Option<usize> {
+        self.index.get(&fd).copied().filter(|&i| self.entries[i].id == id)
+    }
+
+    fn rearm(&mut self, fd: RawFd, id: u64, interest: Interest) {
+        if let Some(i) = self.current(fd, id) {
+            let mut entry = self.entries[i];
+            if entry.interest.is_edge() && !entry.parked {
+                entry.armed |= all_events(interest) & all_events(entry.interest);
+                self.set(i, entry);
+            }
+        }
+    }
+
+    /// Reports flagged wakers; returns whether some did not fit.
+    fn deliver_wakers(&self, events: &mut Vec<RawEvent>) -> bool {
+        for slot in &self.wakers {
+            if events.len() == events.capacity() {
+                return self.wakers.iter().any(|w| w.pending.load(SeqCst));
+            }
+            if slot.pending.swap(false, SeqCst) {
+                events.push(event::new(slot.token, flags::IN));
+            }
+        }
+        false
+    }
+
+    /// Walks the array from the cursor and reports up to `ready` fds.
+    fn deliver_fds(&mut self, mut ready: usize, events: &mut Vec<RawEvent>) {
+        let len = self.pollfds.len();
+        let start = self.cursor.clamp(1, len.max(1));
+        let mut closed = false;
+        for i in (start..len).chain(1..start) {
+            if ready == 0 {
+                break;
+            }
+            if events.len() == events.capacity() {
+                self.cursor = i;
+                break;
+            }
+            let revents = self.pollfds[i].revents;
+            if revents == 0 {
+                continue;
+            }
+            ready -= 1;
+            if revents & libc::POLLNVAL != 0 {
+                self.entries[i].closed = true;
+                closed = true;
+                continue;
+            }
+            let mut entry = self.entries[i];
+            let revents = entry.probe_full(revents);
+            let flags = entry.deliver(revents);
+            self.set(i, entry);
+            if flags != 0 {
+                events.push(event::new(entry.token, flags));
+            }
+        }
+        if closed {
+            self.forget_closed();
+        }
+    }
+
+    /// Drops registrations whose fd was closed without deregistering (epoll
+    /// forgets those by itself). Rare, so a second walk is fine.
+    fn forget_closed(&mut self) {
+        let mut i = 1;
+        while i < self.entries.len() {
+            if self.entries[i].closed {
+                log::debug!("poll(2): fd {} was closed while registered; forgetting it", self.entries[i].fd);
+                let fd = self.entries[i].fd;
+                let _ = self.remove(fd);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+impl Notifier {
+    fn notify(&self) {
+        if !self.pending.swap(true, SeqCst) {
+            // A full pipe is as good as a byte: the poller will wake.
+            let _ = super::write(self.write.as_raw_fd(), &[1]);
+        }
+    }
+
+    /// Empties the pipe, then allows the next notification. In that order: a
+    /// notification skipped while `pending` was still set is seen by the
+    /// poller's scan that follows this reset.
+    fn reset(&self) {
+        drain(&self.read);
+        self.pending.store(false, SeqCst);
+    }
+}
+
+impl Shared {
+    /// Runs `change` on the table, fetching it from the poller if needed.
+    fn modify<R>(&self, change: impl FnOnce(&mut State) -> R) -> R {
+        match self.state.try_lock() {
+            Ok(mut state) => return change(&mut state),
+            Err(TryLockError::Poisoned(p)) => return change(&mut p.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        self.waiting.fetch_add(1, SeqCst);
+        self.notifier.notify();
+        let mut state = lock(&self.state);
+        let result = change(&mut state);
+        if self.waiting.fetch_sub(1, SeqCst) == 1 {
+            self.done.notify_all();
+        }
+        result
+    }
+
+    /// Takes the table for a wait, letting waiting changes go first.
+    fn lock_for_poll(&self) -> MutexGuard<'_, State> {
+        let mut state = lock(&self.state);
+        while self.waiting.load(SeqCst) > 0 {
+            state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        state
+    }
+}
+
+/// Checks that `fd` is open, so that a bad fd is EBADF as on epoll.
+fn check_fd(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFD takes no argument and only reads the fd table.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(drop)
+}
+
+impl Selector {
+    pub(crate) fn new() -> io::Result<Selector> {
+        let (read, write) = super::new_pipe()?;
+        let first = libc::pollfd { fd: read.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let placeholder = Entry {
+            fd: read.as_raw_fd(),
+            token: Token(usize::MAX),
+            interest: Interest::READABLE.level(),
+            armed: libc::POLLIN,
+            parked: false,
+            closed: false,
+            id: 0,
+        };
+        let state = State {
+            pollfds: vec![first],
+            entries: vec![placeholder],
+            index: HashMap::new(),
+            wakers: Vec::new(),
+            cursor: 1,
+            wakers_left: false,
+            next_id: 0,
+        };
+        let notifier = Notifier { read, write, pending: AtomicBool::new(false) };
+        let shared = Shared {
+            state: Mutex::new(state),
+            waiting: AtomicUsize::new(0),
+            done: Condvar::new(),
+            notifier,
+        };
+        Ok(Selector { shared: Arc::new(shared) })
+    }
+
+    pub(crate) fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<super::Registration> {
+        check_fd(fd)?;
+        let id = self.shared.modify(|s| s.insert(fd, token, interest))?;
+        Ok(self.registration(fd, id))
+    }
+
+    pub(crate) fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<super::Registration> {
+        check_fd(fd)?;
+        let id = self.shared.modify(|s| s.update(fd, token, interest))?;
+        Ok(self.registration(fd, id))
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        check_fd(fd)?;
+        self.shared.modify(|s| s.remove(fd))
+    }
+
+    fn registration(&self, fd: RawFd, id: u64) -> super::Registration {
+        super::Registration(Some(Registration { shared: Arc::clone(&self.shared), fd, id }))
+    }
+
+    pub(crate) fn select(&self, events: &mut Vec<RawEvent>, timeout: Option<Duration>) -> io::Result<()> {
+        events.clear();
+        let mut state = self.shared.lock_for_poll();
+        let timeout = if state.wakers_left { 0 } else { super::timeout_ms(timeout) };
+        let len = state.pollfds.len() as libc::nfds_t;
+        // SAFETY: the array holds `len` initialised pollfds and stays locked
+        // (so unchanged) for the whole call.
+        let ready = cvt(unsafe { libc::poll(state.pollfds.as_mut_ptr(), len, timeout) })? as usize;
+        let mut left = ready;
+        let mut check_wakers = state.wakers_left;
+        if state.pollfds[0].revents != 0 {
+            left -= 1;
+            self.shared.notifier.reset();
+            check_wakers = true;
+        }
+        if check_wakers {
+            state.wakers_left = state.deliver_wakers(events);
+        }
+        state.deliver_fds(left, events);
+        Ok(())
+    }
+
+    pub(crate) fn waker(&self, token: Token) -> Waker {
+        let slot = Arc::new(WakerSlot { token, pending: AtomicBool::new(false) });
+        self.shared.modify(|s| s.wakers.push(Arc::clone(&slot)));
+        Waker { shared: Arc::clone(&self.shared), slot }
+    }
+}
+
+/// A pipeloop source's handle on its entry, for re-arming and forgetting.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    shared: Arc<Shared>,
+    fd: RawFd,
+    id: u64,
+}
+
+impl Registration {
+    pub(crate) fn rearm(&self, interest: Interest) {
+        self.shared.modify(|s| s.rearm(self.fd, self.id, interest));
+    }
+
+    pub(crate) fn release(self) {
+        self.shared.modify(|s| {
+            if s.current(self.fd, self.id).is_some() {
+                let _ = s.remove(self.fd);
+            }
+        });
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Waker {
+    shared: Arc<Shared>,
+    slot: Arc<WakerSlot>,
+}
+
+impl Waker {
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        self.slot.pending.store(true, SeqCst);
+        self.shared.notifier.notify();
+        Ok(())
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        self.shared.modify(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.state.try_lock() {
+            Ok(state) => f
+                .debug_struct("poll::Selector")
+                .field("registered", &state.index.len())
+                .field("wakers", &state.wakers.len())
+                .finish(),
+            Err(_) => f.write_str("poll::Selector { <in poll> }"),
+        }
+    }
+}
