@@ -18,7 +18,7 @@ use crate::{Interest, Registry, Token};
 /// use std::io;
 /// use std::os::fd::{AsRawFd, OwnedFd};
 ///
-/// pub struct MyFd(pub OwnedFd);
+/// struct MyFd(OwnedFd);
 ///
 /// impl Source for MyFd {
 ///     fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
@@ -31,6 +31,13 @@ use crate::{Interest, Registry, Token};
 ///         SourceFd(&self.0.as_raw_fd()).deregister(registry)
 ///     }
 /// }
+///
+/// let poll = pipeloop::Poll::new()?;
+/// let (_reader, writer) = std::io::pipe()?;
+/// let mut mine = MyFd(writer.into());
+/// poll.registry().register(&mut mine, Token(0), Interest::WRITABLE)?;
+/// poll.registry().deregister(&mut mine)?;
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub trait Source {
     /// Registers `self` with `registry`; see [`Registry::register`].
