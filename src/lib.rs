@@ -75,8 +75,8 @@
 compile_error!("pipeloop supports Unix systems only");
 
 pub mod event;
-pub mod pipe;
 mod interest;
+pub mod pipe;
 mod poll;
 mod source_fd;
 mod sys;

@@ -184,13 +184,23 @@ impl End {
         Ok(End::from(self.fd.try_clone()?))
     }
 
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         let reg = registry.register_fd(self.raw(), token, interests)?;
         self.reg.replace(reg);
         Ok(())
     }
 
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         let reg = registry.reregister_fd(self.raw(), token, interests)?;
         self.reg.replace(reg);
         Ok(())
@@ -212,7 +222,10 @@ impl End {
 
 impl From<OwnedFd> for End {
     fn from(fd: OwnedFd) -> End {
-        End { fd, reg: sys::Registration::NONE }
+        End {
+            fd,
+            reg: sys::Registration::NONE,
+        }
     }
 }
 
@@ -265,7 +278,9 @@ macro_rules! common_impls {
             ///
             /// The OS error, e.g. `EMFILE`.
             pub fn try_clone(&self) -> io::Result<$ty> {
-                Ok($ty { inner: self.inner.try_clone()? })
+                Ok($ty {
+                    inner: self.inner.try_clone()?,
+                })
             }
 
             /// The pipe's capacity in bytes (`F_GETPIPE_SZ`); 65,536 by
@@ -299,11 +314,21 @@ macro_rules! common_impls {
         }
 
         impl Source for $ty {
-            fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+            fn register(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interests: Interest,
+            ) -> io::Result<()> {
                 self.inner.register(registry, token, interests)
             }
 
-            fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+            fn reregister(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interests: Interest,
+            ) -> io::Result<()> {
                 self.inner.reregister(registry, token, interests)
             }
 
@@ -346,7 +371,9 @@ macro_rules! common_impls {
         /// `set_nonblocking(true)` if it may be blocking).
         impl From<OwnedFd> for $ty {
             fn from(fd: OwnedFd) -> $ty {
-                $ty { inner: End::from(fd) }
+                $ty {
+                    inner: End::from(fd),
+                }
             }
         }
 
@@ -358,7 +385,9 @@ macro_rules! common_impls {
 
         impl fmt::Debug for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($ty)).field("fd", &self.inner.raw()).finish()
+                f.debug_struct(stringify!($ty))
+                    .field("fd", &self.inner.raw())
+                    .finish()
             }
         }
     };
@@ -450,21 +479,27 @@ impl Read for &Receiver {
 /// child's end is a different open file, so the child is not affected).
 impl From<ChildStdin> for Sender {
     fn from(stdin: ChildStdin) -> Sender {
-        Sender { inner: nonblocking_end(stdin.into()) }
+        Sender {
+            inner: nonblocking_end(stdin.into()),
+        }
     }
 }
 
 /// Takes the parent's end of a child's stdout and makes it non-blocking.
 impl From<ChildStdout> for Receiver {
     fn from(stdout: ChildStdout) -> Receiver {
-        Receiver { inner: nonblocking_end(stdout.into()) }
+        Receiver {
+            inner: nonblocking_end(stdout.into()),
+        }
     }
 }
 
 /// Takes the parent's end of a child's stderr and makes it non-blocking.
 impl From<ChildStderr> for Receiver {
     fn from(stderr: ChildStderr) -> Receiver {
-        Receiver { inner: nonblocking_end(stderr.into()) }
+        Receiver {
+            inner: nonblocking_end(stderr.into()),
+        }
     }
 }
 
@@ -473,7 +508,9 @@ impl From<ChildStderr> for Receiver {
 /// if a clone of it was handed to another process).
 impl From<io::PipeWriter> for Sender {
     fn from(writer: io::PipeWriter) -> Sender {
-        Sender { inner: nonblocking_end(writer.into()) }
+        Sender {
+            inner: nonblocking_end(writer.into()),
+        }
     }
 }
 
@@ -482,6 +519,8 @@ impl From<io::PipeWriter> for Sender {
 /// if a clone of it was handed to another process).
 impl From<io::PipeReader> for Receiver {
     fn from(reader: io::PipeReader) -> Receiver {
-        Receiver { inner: nonblocking_end(reader.into()) }
+        Receiver {
+            inner: nonblocking_end(reader.into()),
+        }
     }
 }

@@ -63,13 +63,16 @@ impl Backend {
     fn from_env() -> io::Result<Option<Backend>> {
         match std::env::var(BACKEND_ENV) {
             Ok(value) if value.is_empty() => Ok(None),
-            Ok(value) => value.parse().map(Some).map_err(|e: io::Error| {
-                io::Error::new(e.kind(), format!("{BACKEND_ENV}: {e}"))
-            }),
+            Ok(value) => value
+                .parse()
+                .map(Some)
+                .map_err(|e: io::Error| io::Error::new(e.kind(), format!("{BACKEND_ENV}: {e}"))),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(value)) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{BACKEND_ENV}={value:?} is not a backend name (expected epoll, kqueue or poll)"),
+                format!(
+                    "{BACKEND_ENV}={value:?} is not a backend name (expected epoll, kqueue or poll)"
+                ),
             )),
         }
     }
@@ -164,7 +167,11 @@ impl Poll {
     pub fn with_backend(backend: Backend) -> io::Result<Poll> {
         let selector = sys::Selector::new(backend)?;
         log::trace!("pipeloop: created a {backend} poller");
-        Ok(Poll { registry: Registry { selector: Arc::new(selector) } })
+        Ok(Poll {
+            registry: Registry {
+                selector: Arc::new(selector),
+            },
+        })
     }
 
     /// The backend this `Poll` waits with.
@@ -239,7 +246,9 @@ impl Poll {
 
 impl fmt::Debug for Poll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Poll").field("backend", &self.backend()).finish()
+        f.debug_struct("Poll")
+            .field("backend", &self.backend())
+            .finish()
     }
 }
 
@@ -330,7 +339,9 @@ impl Registry {
     ///
     /// None today; the `Result` is kept for mio compatibility.
     pub fn try_clone(&self) -> io::Result<Registry> {
-        Ok(Registry { selector: Arc::clone(&self.selector) })
+        Ok(Registry {
+            selector: Arc::clone(&self.selector),
+        })
     }
 
     pub(crate) fn selector(&self) -> &sys::Selector {
@@ -378,6 +389,8 @@ fn log_change<T>(what: &str, fd: RawFd, to: Option<(Token, Interest)>, result: &
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry").field("selector", &self.selector).finish()
+        f.debug_struct("Registry")
+            .field("selector", &self.selector)
+            .finish()
     }
 }

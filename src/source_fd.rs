@@ -50,12 +50,26 @@ use crate::{Interest, Registry, Token};
 pub struct SourceFd<'a>(pub &'a RawFd);
 
 impl Source for SourceFd<'_> {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        registry.register_fd(*self.0, token, interests).map(|r| r.detach())
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        registry
+            .register_fd(*self.0, token, interests)
+            .map(|r| r.detach())
     }
 
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        registry.reregister_fd(*self.0, token, interests).map(|r| r.detach())
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        registry
+            .reregister_fd(*self.0, token, interests)
+            .map(|r| r.detach())
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {

@@ -12,8 +12,12 @@ use util::{Expect, expect_events, for_each_backend};
 fn pipe_smoke_writable_write_readable_read() {
     for_each_backend(|poll| {
         let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry().register(&mut sender, Token(0), Interest::WRITABLE).unwrap();
-        poll.registry().register(&mut receiver, Token(1), Interest::READABLE).unwrap();
+        poll.registry()
+            .register(&mut sender, Token(0), Interest::WRITABLE)
+            .unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(1), Interest::READABLE)
+            .unwrap();
         let mut events = Events::with_capacity(8);
 
         expect_events(poll, &mut events, &[Expect::writable(0)]);

@@ -34,7 +34,9 @@ impl Events {
     /// A capacity of 0 is allowed here, but polling with it is an
     /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error.
     pub fn with_capacity(capacity: usize) -> Events {
-        Events { inner: Vec::with_capacity(capacity) }
+        Events {
+            inner: Vec::with_capacity(capacity),
+        }
     }
 
     /// How many events a poll can return at most.
@@ -54,7 +56,9 @@ impl Events {
 
     /// The events of the last poll.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { inner: self.inner.iter() }
+        Iter {
+            inner: self.inner.iter(),
+        }
     }
 
     /// Forgets the events (polling does this itself).
@@ -100,6 +104,8 @@ impl fmt::Debug for Events {
 
 impl fmt::Debug for Iter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("remaining", &self.inner.len()).finish()
+        f.debug_struct("Iter")
+            .field("remaining", &self.inner.len())
+            .finish()
     }
 }

@@ -45,14 +45,24 @@ pub trait Source {
     /// # Errors
     ///
     /// As [`Registry::register`].
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()>;
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()>;
 
     /// Changes the token and interest; see [`Registry::reregister`].
     ///
     /// # Errors
     ///
     /// As [`Registry::reregister`].
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()>;
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()>;
 
     /// Removes `self` from `registry`; see [`Registry::deregister`].
     ///
@@ -63,11 +73,21 @@ pub trait Source {
 }
 
 impl<T: Source + ?Sized> Source for &mut T {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         (**self).register(registry, token, interests)
     }
 
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         (**self).reregister(registry, token, interests)
     }
 
@@ -77,11 +97,21 @@ impl<T: Source + ?Sized> Source for &mut T {
 }
 
 impl<T: Source + ?Sized> Source for Box<T> {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         (**self).register(registry, token, interests)
     }
 
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         (**self).reregister(registry, token, interests)
     }
 

@@ -25,12 +25,22 @@ impl Selector {
         Ok(Selector { ep: owned(ep) })
     }
 
-    pub(crate) fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<Registration> {
+    pub(crate) fn register(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<Registration> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, Some((token, interest)))?;
         Ok(Registration::NONE)
     }
 
-    pub(crate) fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<Registration> {
+    pub(crate) fn reregister(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<Registration> {
         self.ctl(libc::EPOLL_CTL_MOD, fd, Some((token, interest)))?;
         Ok(Registration::NONE)
     }
@@ -50,13 +60,22 @@ impl Selector {
         Ok(())
     }
 
-    pub(crate) fn select(&self, events: &mut Vec<RawEvent>, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn select(
+        &self,
+        events: &mut Vec<RawEvent>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         events.clear();
         let max = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
         // SAFETY: the buffer has room for `max` events; epoll_wait writes at
         // most that many and returns how many it wrote.
         let n = cvt(unsafe {
-            libc::epoll_wait(self.ep.as_raw_fd(), events.as_mut_ptr(), max, super::timeout_ms(timeout))
+            libc::epoll_wait(
+                self.ep.as_raw_fd(),
+                events.as_mut_ptr(),
+                max,
+                super::timeout_ms(timeout),
+            )
         })?;
         // SAFETY: epoll_wait initialised the first `n` (<= capacity) entries.
         unsafe { events.set_len(n as usize) };
@@ -101,14 +120,20 @@ pub(crate) enum Waker {
 impl Waker {
     pub(crate) fn new(selector: &Selector, token: Token) -> io::Result<Waker> {
         // SAFETY: eventfd takes an initial value and flags.
-        let fd = owned(cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?);
-        selector.register(fd.as_raw_fd(), token, Interest::READABLE)?.detach();
+        let fd = owned(cvt(unsafe {
+            libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK)
+        })?);
+        selector
+            .register(fd.as_raw_fd(), token, Interest::READABLE)?
+            .detach();
         Ok(Waker::EventFd(fd))
     }
 
     pub(crate) fn new_pipe(selector: &Selector, token: Token) -> io::Result<Waker> {
         let (read, write) = super::new_pipe()?;
-        selector.register(read.as_raw_fd(), token, Interest::READABLE)?.detach();
+        selector
+            .register(read.as_raw_fd(), token, Interest::READABLE)?
+            .detach();
         Ok(Waker::Pipe { read, write })
     }
 

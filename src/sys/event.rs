@@ -45,12 +45,54 @@ pub(crate) mod flags {
 
     /// The flag names for `Debug` output, e.g. `EPOLLIN | EPOLLRDHUP`.
     pub(crate) const NAMES: [(u32, &str); 6] = [
-        (IN, if cfg!(pipeloop_epoll) { "EPOLLIN" } else { "POLLIN" }),
-        (PRI, if cfg!(pipeloop_epoll) { "EPOLLPRI" } else { "POLLPRI" }),
-        (OUT, if cfg!(pipeloop_epoll) { "EPOLLOUT" } else { "POLLOUT" }),
-        (ERR, if cfg!(pipeloop_epoll) { "EPOLLERR" } else { "POLLERR" }),
-        (HUP, if cfg!(pipeloop_epoll) { "EPOLLHUP" } else { "POLLHUP" }),
-        (RDHUP, if cfg!(pipeloop_epoll) { "EPOLLRDHUP" } else { "POLLRDHUP" }),
+        (
+            IN,
+            if cfg!(pipeloop_epoll) {
+                "EPOLLIN"
+            } else {
+                "POLLIN"
+            },
+        ),
+        (
+            PRI,
+            if cfg!(pipeloop_epoll) {
+                "EPOLLPRI"
+            } else {
+                "POLLPRI"
+            },
+        ),
+        (
+            OUT,
+            if cfg!(pipeloop_epoll) {
+                "EPOLLOUT"
+            } else {
+                "POLLOUT"
+            },
+        ),
+        (
+            ERR,
+            if cfg!(pipeloop_epoll) {
+                "EPOLLERR"
+            } else {
+                "POLLERR"
+            },
+        ),
+        (
+            HUP,
+            if cfg!(pipeloop_epoll) {
+                "EPOLLHUP"
+            } else {
+                "POLLHUP"
+            },
+        ),
+        (
+            RDHUP,
+            if cfg!(pipeloop_epoll) {
+                "EPOLLRDHUP"
+            } else {
+                "POLLRDHUP"
+            },
+        ),
     ];
 }
 

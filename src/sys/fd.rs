@@ -108,7 +108,10 @@ pub(crate) fn set_pipe_capacity(fd: RawFd, size: usize) -> io::Result<usize> {
     let Ok(arg) = libc::c_int::try_from(size) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("pipe capacity {size} is larger than the kernel accepts (at most {})", libc::c_int::MAX),
+            format!(
+                "pipe capacity {size} is larger than the kernel accepts (at most {})",
+                libc::c_int::MAX
+            ),
         ));
     };
     // SAFETY: F_SETPIPE_SZ takes an int; the kernel checks its range.

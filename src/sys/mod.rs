@@ -39,7 +39,6 @@ pub(crate) use fd::{new_pipe, read, readv, set_nonblocking, write, writev};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use fd::{pipe_capacity, set_pipe_capacity};
 
-
 use crate::Backend;
 
 /// Turns a `-1` return into the `errno` error.

@@ -159,7 +159,11 @@ impl Entry {
         if revents & HANGUP == 0 || self.armed == all {
             return revents;
         }
-        let mut probe = libc::pollfd { fd: self.fd, events: all, revents: 0 };
+        let mut probe = libc::pollfd {
+            fd: self.fd,
+            events: all,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd, and a zero timeout.
         match unsafe { libc::poll(&mut probe, 1, 0) } {
             1 => revents | probe.revents,
@@ -172,7 +176,11 @@ impl Entry {
         // poll(2) adds hang-ups and errors to what was asked for. A hang-up
         // is reported with the whole readiness, as epoll does (`probe_full`
         // filled in the disarmed bits).
-        let mask = if revents & HANGUP != 0 { all_events(self.interest) } else { self.armed };
+        let mask = if revents & HANGUP != 0 {
+            all_events(self.interest)
+        } else {
+            self.armed
+        };
         let reported = revents & (mask | HANGUP);
         if reported == 0 {
             return 0;
@@ -259,7 +267,10 @@ impl State {
 
     /// The position of `fd` if it is still the registration `id`.
     fn current(&self, fd: RawFd, id: u64) -> Option<usize> {
-        self.index.get(&fd).copied().filter(|&i| self.entries[i].id == id)
+        self.index
+            .get(&fd)
+            .copied()
+            .filter(|&i| self.entries[i].id == id)
     }
 
     fn rearm(&mut self, fd: RawFd, id: u64, interest: Interest) {
@@ -327,7 +338,10 @@ impl State {
         let mut i = 1;
         while i < self.entries.len() {
             if self.entries[i].closed {
-                log::debug!("poll(2): fd {} was closed while registered; forgetting it", self.entries[i].fd);
+                log::debug!(
+                    "poll(2): fd {} was closed while registered; forgetting it",
+                    self.entries[i].fd
+                );
                 let fd = self.entries[i].fd;
                 let _ = self.remove(fd);
             } else {
@@ -376,7 +390,10 @@ impl Shared {
     fn lock_for_poll(&self) -> MutexGuard<'_, State> {
         let mut state = lock(&self.state);
         while self.waiting.load(SeqCst) > 0 {
-            state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state = self
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
         state
     }
@@ -391,7 +408,11 @@ fn check_fd(fd: RawFd) -> io::Result<()> {
 impl Selector {
     pub(crate) fn new() -> io::Result<Selector> {
         let (read, write) = super::new_pipe()?;
-        let first = libc::pollfd { fd: read.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let first = libc::pollfd {
+            fd: read.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let placeholder = Entry {
             fd: read.as_raw_fd(),
             token: Token(usize::MAX),
@@ -410,23 +431,39 @@ impl Selector {
             wakers_left: false,
             next_id: 0,
         };
-        let notifier = Notifier { read, write, pending: AtomicBool::new(false) };
+        let notifier = Notifier {
+            read,
+            write,
+            pending: AtomicBool::new(false),
+        };
         let shared = Shared {
             state: Mutex::new(state),
             waiting: AtomicUsize::new(0),
             done: Condvar::new(),
             notifier,
         };
-        Ok(Selector { shared: Arc::new(shared) })
+        Ok(Selector {
+            shared: Arc::new(shared),
+        })
     }
 
-    pub(crate) fn register(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<super::Registration> {
+    pub(crate) fn register(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<super::Registration> {
         check_fd(fd)?;
         let id = self.shared.modify(|s| s.insert(fd, token, interest))?;
         Ok(self.registration(fd, id))
     }
 
-    pub(crate) fn reregister(&self, fd: RawFd, token: Token, interest: Interest) -> io::Result<super::Registration> {
+    pub(crate) fn reregister(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<super::Registration> {
         check_fd(fd)?;
         let id = self.shared.modify(|s| s.update(fd, token, interest))?;
         Ok(self.registration(fd, id))
@@ -438,13 +475,25 @@ impl Selector {
     }
 
     fn registration(&self, fd: RawFd, id: u64) -> super::Registration {
-        super::Registration(Some(Registration { shared: Arc::clone(&self.shared), fd, id }))
+        super::Registration(Some(Registration {
+            shared: Arc::clone(&self.shared),
+            fd,
+            id,
+        }))
     }
 
-    pub(crate) fn select(&self, events: &mut Vec<RawEvent>, timeout: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn select(
+        &self,
+        events: &mut Vec<RawEvent>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         events.clear();
         let mut state = self.shared.lock_for_poll();
-        let timeout = if state.wakers_left { 0 } else { super::timeout_ms(timeout) };
+        let timeout = if state.wakers_left {
+            0
+        } else {
+            super::timeout_ms(timeout)
+        };
         let len = state.pollfds.len() as libc::nfds_t;
         // SAFETY: the array holds `len` initialised pollfds and stays locked
         // (so unchanged) for the whole call.
@@ -464,9 +513,15 @@ impl Selector {
     }
 
     pub(crate) fn waker(&self, token: Token) -> Waker {
-        let slot = Arc::new(WakerSlot { token, pending: AtomicBool::new(false) });
+        let slot = Arc::new(WakerSlot {
+            token,
+            pending: AtomicBool::new(false),
+        });
         self.shared.modify(|s| s.wakers.push(Arc::clone(&slot)));
-        Waker { shared: Arc::clone(&self.shared), slot }
+        Waker {
+            shared: Arc::clone(&self.shared),
+            slot,
+        }
     }
 }
 
@@ -508,7 +563,8 @@ impl Waker {
 
 impl Drop for Waker {
     fn drop(&mut self) {
-        self.shared.modify(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
+        self.shared
+            .modify(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
     }
 }
 

@@ -48,15 +48,26 @@ pub struct Expect {
 
 impl Expect {
     pub fn readable(token: usize) -> Expect {
-        Expect { token, readable: Some(true), ..Expect::default() }
+        Expect {
+            token,
+            readable: Some(true),
+            ..Expect::default()
+        }
     }
 
     pub fn writable(token: usize) -> Expect {
-        Expect { token, writable: Some(true), ..Expect::default() }
+        Expect {
+            token,
+            writable: Some(true),
+            ..Expect::default()
+        }
     }
 
     pub fn any(token: usize) -> Expect {
-        Expect { token, ..Expect::default() }
+        Expect {
+            token,
+            ..Expect::default()
+        }
     }
 
     fn matches(&self, event: &Event) -> bool {
@@ -79,7 +90,10 @@ pub fn expect_events(poll: &mut Poll, events: &mut Events, expected: &[Expect]) 
     let mut seen = Vec::new();
     while !missing.is_empty() {
         let now = Instant::now();
-        assert!(now < deadline, "timed out waiting for {missing:?}; saw {seen:?}");
+        assert!(
+            now < deadline,
+            "timed out waiting for {missing:?}; saw {seen:?}"
+        );
         poll.poll(events, Some(deadline - now)).expect("poll");
         for event in events.iter() {
             seen.push(format!("{event:?}"));
@@ -108,7 +122,10 @@ pub fn expect_no_event_for(poll: &mut Poll, events: &mut Events, token: usize) {
         .filter(|e| e.token() == Token(token))
         .map(|e| format!("{e:?}"))
         .collect();
-    assert!(got.is_empty(), "expected no event for Token({token}), got {got:?}");
+    assert!(
+        got.is_empty(),
+        "expected no event for Token({token}), got {got:?}"
+    );
 }
 
 /// Asserts that `result` is a `WouldBlock` error.
@@ -133,7 +150,11 @@ pub fn assert_error_kind<T: std::fmt::Debug>(result: io::Result<T>, kind: ErrorK
 pub fn fd_flags(fd: RawFd) -> libc::c_int {
     // SAFETY: F_GETFD takes no argument.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    assert!(flags >= 0, "fcntl(F_GETFD) on fd {fd}: {}", io::Error::last_os_error());
+    assert!(
+        flags >= 0,
+        "fcntl(F_GETFD) on fd {fd}: {}",
+        io::Error::last_os_error()
+    );
     flags
 }
 
@@ -141,20 +162,30 @@ pub fn fd_flags(fd: RawFd) -> libc::c_int {
 pub fn status_flags(fd: RawFd) -> libc::c_int {
     // SAFETY: F_GETFL takes no argument.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    assert!(flags >= 0, "fcntl(F_GETFL) on fd {fd}: {}", io::Error::last_os_error());
+    assert!(
+        flags >= 0,
+        "fcntl(F_GETFL) on fd {fd}: {}",
+        io::Error::last_os_error()
+    );
     flags
 }
 
 #[track_caller]
 pub fn assert_cloexec(fd: &impl AsRawFd) {
     let fd = fd.as_raw_fd();
-    assert!(fd_flags(fd) & libc::FD_CLOEXEC != 0, "fd {fd} is not close-on-exec");
+    assert!(
+        fd_flags(fd) & libc::FD_CLOEXEC != 0,
+        "fd {fd} is not close-on-exec"
+    );
 }
 
 #[track_caller]
 pub fn assert_nonblocking(fd: &impl AsRawFd) {
     let fd = fd.as_raw_fd();
-    assert!(status_flags(fd) & libc::O_NONBLOCK != 0, "fd {fd} is not non-blocking");
+    assert!(
+        status_flags(fd) & libc::O_NONBLOCK != 0,
+        "fd {fd} is not non-blocking"
+    );
 }
 
 /// The fds open in this process, from `/proc/self/fd`.
