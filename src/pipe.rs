@@ -133,21 +133,95 @@ pub fn new() -> io::Result<(Sender, Receiver)> {
 
 /// The writing end of a pipe. See the [module documentation](self) for the
 /// events it produces.
+///
+/// # Examples
+///
+/// Writing until the pipe is full, then waiting for room:
+///
+/// ```
+/// use pipeloop::{Events, Interest, Poll, Token};
+/// use std::io::{ErrorKind, Read, Write};
+///
+/// let mut poll = Poll::new()?;
+/// let (mut sender, mut receiver) = pipeloop::pipe::new()?;
+/// poll.registry().register(&mut sender, Token(0), Interest::WRITABLE)?;
+///
+/// let chunk = [0u8; 4096];
+/// let mut written = 0;
+/// loop {
+///     match sender.write(&chunk) {
+///         Ok(n) => written += n,
+///         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// // Make room; the sender becomes writable again.
+/// let mut buf = vec![0u8; written];
+/// receiver.read_exact(&mut buf)?;
+///
+/// let mut events = Events::with_capacity(4);
+/// poll.poll(&mut events, None)?;
+/// assert!(events.iter().any(|e| e.token() == Token(0) && e.is_writable()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Sender {
     inner: End,
 }
 
 /// The reading end of a pipe. See the [module documentation](self) for the
 /// events it produces.
+///
+/// # Examples
+///
+/// Streaming a child process's output (the short-read rule ends the drain):
+///
+/// ```
+/// use pipeloop::pipe::Receiver;
+/// use pipeloop::{Events, Interest, Poll, Token};
+/// use std::io::{ErrorKind, Read};
+/// use std::process::{Command, Stdio};
+///
+/// let mut child = Command::new("echo").arg("hello").stdout(Stdio::piped()).spawn()?;
+/// let mut out = Receiver::from(child.stdout.take().unwrap());
+///
+/// let mut poll = Poll::new()?;
+/// poll.registry().register(&mut out, Token(0), Interest::READABLE)?;
+/// let mut events = Events::with_capacity(4);
+/// let mut text = Vec::new();
+/// let mut buf = [0u8; 1024];
+/// 'outer: loop {
+///     poll.poll(&mut events, None)?;
+///     loop {
+///         match out.read(&mut buf) {
+///             Ok(0) => break 'outer, // the child closed its stdout
+///             Ok(n) => {
+///                 text.extend_from_slice(&buf[..n]);
+///                 if n < buf.len() {
+///                     break; // short read: the pipe is empty, wait for the next event
+///                 }
+///             }
+///             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+///             Err(e) => return Err(e),
+///         }
+///     }
+/// }
+/// assert_eq!(text, b"hello\n");
+/// child.wait()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Receiver {
     inner: End,
 }
 
 /// What both ends share: the fd, and the registration that lets the poll(2)
 /// backend emulate edge mode (empty on epoll).
+///
+/// `reg` is declared first so that it is dropped first: the poll(2) backend
+/// forgets the fd before it is closed, so a new fd given the same number
+/// can be registered at once.
 struct End {
-    fd: OwnedFd,
     reg: sys::Registration,
+    fd: OwnedFd,
 }
 
 impl End {

@@ -19,6 +19,24 @@ use crate::sys::event::{self as raw, flags};
 /// (reads then return the remaining bytes and then 0); when every reader is
 /// gone the sender gets [`is_write_closed`](Event::is_write_closed) (writes
 /// then fail with [`BrokenPipe`](std::io::ErrorKind::BrokenPipe)).
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::{Events, Interest, Poll, Token};
+///
+/// let mut poll = Poll::new()?;
+/// let (mut sender, receiver) = pipeloop::pipe::new()?;
+/// poll.registry().register(&mut sender, Token(1), Interest::WRITABLE)?;
+/// drop(receiver);
+///
+/// let mut events = Events::with_capacity(4);
+/// poll.poll(&mut events, None)?;
+/// let event = events.iter().next().unwrap();
+/// assert_eq!(event.token(), Token(1));
+/// assert!(event.is_write_closed() && event.is_error());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[repr(transparent)]
 pub struct Event {
     inner: RawEvent,

@@ -82,7 +82,9 @@ pub(crate) enum Selector {
     Poll(poll::Selector),
 }
 
-/// Which backends this build has, best first.
+/// Which backends this build has, best first. kqueue (macOS, iOS, the BSDs)
+/// joins as `sys/kqueue.rs`: a `cfg(pipeloop_kqueue)` alias in build.rs, a
+/// variant in `Selector` and `Waker`, and an entry here ahead of poll(2).
 pub(crate) const BACKENDS: &[Backend] = &[
     #[cfg(pipeloop_epoll)]
     Backend::Epoll,
