@@ -34,6 +34,12 @@
 //! read into an empty buffer (which returns 0 and says nothing) or one that
 //! returns 0 at end of file (nothing more can arrive) does not count.
 //!
+//! The one exception: an event that says
+//! [`is_read_closed`](crate::Event::is_read_closed) is the last one. The
+//! writer is gone, nothing more can arrive and nothing more is reported, so
+//! read until end of file (a read that returns 0) instead of stopping at a
+//! short read.
+//!
 //! # Atomic writes: `PIPE_BUF`
 //!
 //! A write of at most [`PIPE_BUF`] bytes is atomic: it is never interleaved
@@ -191,12 +197,14 @@ pub struct Sender {
 /// let mut buf = [0u8; 1024];
 /// 'outer: loop {
 ///     poll.poll(&mut events, None)?;
+///     // Once the writer is gone no further event comes: read to the end.
+///     let closed = events.iter().any(|e| e.is_read_closed());
 ///     loop {
 ///         match out.read(&mut buf) {
 ///             Ok(0) => break 'outer, // the child closed its stdout
 ///             Ok(n) => {
 ///                 text.extend_from_slice(&buf[..n]);
-///                 if n < buf.len() {
+///                 if n < buf.len() && !closed {
 ///                     break; // short read: the pipe is empty, wait for the next event
 ///                 }
 ///             }
