@@ -4,7 +4,7 @@ use std::{fmt, ops};
 // Direction bits.
 const READABLE: u8 = 0b0000_0001;
 const WRITABLE: u8 = 0b0000_0010;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(pipeloop_linux)]
 const PRIORITY: u8 = 0b0000_0100;
 const DIRECTIONS: u8 = 0b0000_0111;
 // Trigger-mode bits; neither set means edge-triggered.
@@ -66,7 +66,7 @@ impl Interest {
     pub const WRITABLE: Interest = Interest::from_bits(WRITABLE);
     /// Interest in priority events (`EPOLLPRI`, `POLLPRI`): out-of-band data
     /// on sockets, state changes on some `/proc` and `/sys` files.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(pipeloop_linux)]
     pub const PRIORITY: Interest = Interest::from_bits(PRIORITY);
 
     const fn from_bits(bits: u8) -> Interest {
@@ -133,11 +133,11 @@ impl Interest {
     /// Whether the interest includes priority (always `false` where
     /// [`PRIORITY`](Interest::PRIORITY) does not exist).
     pub const fn is_priority(self) -> bool {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(pipeloop_linux)]
         {
             self.bits() & PRIORITY != 0
         }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        #[cfg(not(pipeloop_linux))]
         {
             false
         }

@@ -12,10 +12,13 @@
 //! |---|---|---|
 //! | bytes written | readable | |
 //! | room freed by a read (the pipe was full) | | writable |
-//! | every `Sender` (and every other writer) closed | readable and [`is_read_closed`](crate::Event::is_read_closed); reads return what is left, then 0 | |
-//! | every `Receiver` (and every other reader) closed | | writable, [`is_error`](crate::Event::is_error) and [`is_write_closed`](crate::Event::is_write_closed); writes fail with [`BrokenPipe`](io::ErrorKind::BrokenPipe) |
+//! | every `Sender` (and every other writer) closed | [`is_read_closed`](crate::Event::is_read_closed), and readable if bytes are left; reads return them, then 0 | |
+//! | every `Receiver` (and every other reader) closed | | [`is_error`](crate::Event::is_error) and [`is_write_closed`](crate::Event::is_write_closed), and writable unless the pipe is full; writes fail with [`BrokenPipe`](io::ErrorKind::BrokenPipe) |
 //!
-//! These flags are the same on every backend.
+//! These flags are the same on every backend. As in mio, `is_readable` and
+//! `is_writable` say whether bytes or room are there, so an empty pipe whose
+//! writer is gone is *not* readable: check `is_read_closed` too (a read then
+//! returns 0 at once).
 //!
 //! # Edge mode and the short-read guarantee
 //!
@@ -101,11 +104,11 @@ use crate::{Interest, Registry, Token, sys};
 
 /// The largest write that is atomic on a pipe (`PIPE_BUF`): 4096 on Linux,
 /// and POSIX's guaranteed minimum, 512, elsewhere.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(pipeloop_linux)]
 pub const PIPE_BUF: usize = libc::PIPE_BUF;
 /// The largest write that is atomic on a pipe (`PIPE_BUF`): 4096 on Linux,
 /// and POSIX's guaranteed minimum, 512, elsewhere.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(pipeloop_linux))]
 pub const PIPE_BUF: usize = 512;
 
 /// Creates a pipe: a non-blocking, close-on-exec [`Sender`] and
@@ -371,7 +374,7 @@ macro_rules! common_impls {
             /// # Errors
             ///
             /// The OS error from `fcntl`.
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(pipeloop_linux)]
             pub fn capacity(&self) -> io::Result<usize> {
                 sys::pipe_capacity(self.inner.raw())
             }
@@ -389,7 +392,7 @@ macro_rules! common_impls {
             ///   `CAP_SYS_RESOURCE`;
             /// - [`ResourceBusy`](io::ErrorKind::ResourceBusy) (`EBUSY`) when
             ///   shrinking below what the pipe holds.
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(pipeloop_linux)]
             pub fn set_capacity(&self, size: usize) -> io::Result<usize> {
                 sys::set_pipe_capacity(self.inner.raw(), size)
             }

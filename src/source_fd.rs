@@ -23,10 +23,11 @@ use crate::{Interest, Registry, Token};
 /// is reported once and then stays quiet. Level and oneshot registrations
 /// need nothing extra.
 ///
-/// Close a registered fd only after deregistering it: epoll forgets a closed
-/// fd by itself, but the poll(2) backend only notices when poll(2) reports
-/// it invalid, and a new fd with the same number registered before then is
-/// refused with `AlreadyExists`.
+/// Close a registered fd only after deregistering it. epoll forgets a closed
+/// fd by itself; the poll(2) backend forgets it when poll(2) reports it
+/// invalid, or when another file is registered under the same fd number. A
+/// new fd for the *same* file under the same number (a pipe's other end, or
+/// the same file opened again) is refused with `AlreadyExists` until then.
 ///
 /// # Examples
 ///

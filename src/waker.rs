@@ -12,6 +12,10 @@ use crate::{Registry, Token, sys};
 ///
 /// Nothing needs to be read after the event: the waker stays armed.
 ///
+/// A wake belongs to the waker: if the `Waker` is dropped before a poll has
+/// seen its wake, that wake may be lost. Keep the waker alive (in an `Arc`
+/// shared with the threads that wake) for as long as the `Poll` polls.
+///
 /// # How it works
 ///
 /// - **epoll**: an eventfd registered edge-triggered. `wake` is one `write`,

@@ -17,8 +17,10 @@ use crate::sys::event::{self as raw, flags};
 /// For pipes the closed flags mean the same on every backend: when every
 /// writer is gone the receiver gets [`is_read_closed`](Event::is_read_closed)
 /// (reads then return the remaining bytes and then 0); when every reader is
-/// gone the sender gets [`is_write_closed`](Event::is_write_closed) (writes
-/// then fail with [`BrokenPipe`](std::io::ErrorKind::BrokenPipe)).
+/// gone the sender gets [`is_write_closed`](Event::is_write_closed) and
+/// [`is_error`](Event::is_error) (writes then fail with
+/// [`BrokenPipe`](std::io::ErrorKind::BrokenPipe)). In edge mode that event
+/// is the last one for the source.
 ///
 /// # Examples
 ///
@@ -57,8 +59,10 @@ impl Event {
         raw::token(&self.inner)
     }
 
-    /// The source can be read from (or, for a pipe, its writer is gone and a
-    /// read returns 0).
+    /// The source has bytes to read (`EPOLLIN`, `POLLIN`) or priority data.
+    ///
+    /// An empty pipe whose writer is gone is not readable but
+    /// [`is_read_closed`](Event::is_read_closed); a read returns 0 at once.
     pub fn is_readable(&self) -> bool {
         self.flags() & (flags::IN | flags::PRI) != 0
     }

@@ -96,14 +96,14 @@ pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(pipeloop_linux)]
 pub(crate) fn pipe_capacity(fd: RawFd) -> io::Result<usize> {
     // SAFETY: F_GETPIPE_SZ takes no argument; a non-pipe fd is EBADF/EINVAL.
     let n = cvt(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) })?;
     Ok(n as usize)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(pipeloop_linux)]
 pub(crate) fn set_pipe_capacity(fd: RawFd, size: usize) -> io::Result<usize> {
     let Ok(arg) = libc::c_int::try_from(size) else {
         return Err(io::Error::new(

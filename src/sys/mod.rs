@@ -36,7 +36,7 @@ mod fd;
 
 pub(crate) use event::RawEvent;
 pub(crate) use fd::{new_pipe, read, readv, set_nonblocking, write, writev};
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(pipeloop_linux)]
 pub(crate) use fd::{pipe_capacity, set_pipe_capacity};
 
 use crate::Backend;

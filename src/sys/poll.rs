@@ -87,6 +87,30 @@ struct Entry {
     closed: bool,
     /// Tells one registration of an fd number from a later one.
     id: u64,
+    /// The file the fd referred to when registered.
+    file: FileId,
+}
+
+/// Which file an fd refers to. An fd that was closed without being
+/// deregistered may be reused for another file before poll(2) reports it
+/// invalid; registering that new file is then allowed, as on epoll.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// `fstat`s `fd`, which also checks that it is open (EBADF otherwise).
+    fn of(fd: RawFd) -> io::Result<FileId> {
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes a whole `stat` on success.
+        cvt(unsafe { libc::fstat(fd, stat.as_mut_ptr()) })?;
+        // SAFETY: fstat succeeded, so `stat` is initialised.
+        let stat = unsafe { stat.assume_init() };
+        #[allow(clippy::unnecessary_cast)] // the widths differ per OS
+        Ok(FileId { dev: stat.st_dev as u64, ino: stat.st_ino as u64 })
+    }
 }
 
 #[derive(Debug)]
@@ -101,9 +125,9 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(pipeloop_linux)]
 const READ_EVENTS: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(pipeloop_linux))]
 const READ_EVENTS: libc::c_short = libc::POLLIN;
 
 /// The poll(2) bits an interest asks for.
@@ -130,7 +154,7 @@ fn revents_to_flags(revents: libc::c_short) -> u32 {
         (libc::POLLOUT, flags::OUT),
         (libc::POLLERR, flags::ERR),
         (libc::POLLHUP, flags::HUP),
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(pipeloop_linux)]
         (libc::POLLRDHUP, flags::RDHUP),
     ] {
         if revents & poll_bit != 0 {
@@ -221,9 +245,13 @@ impl State {
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
-    fn insert(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<u64> {
-        if self.index.contains_key(&fd) {
-            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    fn insert(&mut self, fd: RawFd, token: Token, interest: Interest, file: FileId) -> io::Result<u64> {
+        if let Some(&i) = self.index.get(&fd) {
+            if self.entries[i].file == file {
+                return Err(io::Error::from_raw_os_error(libc::EEXIST));
+            }
+            log::debug!("poll(2): fd {fd} was closed while registered and now names another file; replacing it");
+            self.remove(fd)?;
         }
         self.next_id += 1;
         let entry = Entry {
@@ -234,6 +262,7 @@ impl State {
             parked: false,
             closed: false,
             id: self.next_id,
+            file,
         };
         self.index.insert(fd, self.entries.len());
         self.pollfds.push(entry.pollfd());
@@ -421,6 +450,7 @@ impl Selector {
             parked: false,
             closed: false,
             id: 0,
+            file: FileId::of(read.as_raw_fd())?,
         };
         let state = State {
             pollfds: vec![first],
@@ -453,8 +483,8 @@ impl Selector {
         token: Token,
         interest: Interest,
     ) -> io::Result<super::Registration> {
-        check_fd(fd)?;
-        let id = self.shared.modify(|s| s.insert(fd, token, interest))?;
+        let file = FileId::of(fd)?;
+        let id = self.shared.modify(|s| s.insert(fd, token, interest, file))?;
         Ok(self.registration(fd, id))
     }
 

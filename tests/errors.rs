@@ -1,0 +1,413 @@
+//! Bad input is an `io::Error` a caller can match, never a panic: bad and
+//! closed fds, double registration, unknown sources, a zero-capacity
+//! `Events`, EINTR, a closed peer, absurd pipe sizes and unknown backends.
+//! Also the compile-time `Send`/`Sync` promises.
+
+mod util;
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use pipeloop::{Backend, Events, Interest, Poll, SourceFd, Token, Waker, pipe};
+use util::{Expect, PATIENCE, assert_error_kind, expect_events, for_each_backend};
+
+/// Asserts that `result` is the OS error `errno`.
+#[track_caller]
+fn assert_os_error<T: std::fmt::Debug>(result: io::Result<T>, errno: i32, what: &str) {
+    match result {
+        Err(e) if e.raw_os_error() == Some(errno) => {}
+        other => panic!(
+            "{what}: expected {}, got {other:?}",
+            io::Error::from_raw_os_error(errno)
+        ),
+    }
+}
+
+/// An fd number that was open a moment ago and is closed now.
+///
+/// The tests of this binary run in parallel and open fds of their own, so a
+/// just-closed low number could be reused by another thread before we use it.
+/// fds are handed out lowest first, so a number far above anything in use
+/// here stays free.
+fn closed_fd() -> RawFd {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(rc, 0, "getrlimit: {}", io::Error::last_os_error());
+    let high = (limit.rlim_cur / 2).min(libc::c_int::MAX as libc::rlim_t) as libc::c_int;
+    assert!(high > 64, "RLIMIT_NOFILE {} is too small", limit.rlim_cur);
+
+    let (sender, _receiver) = pipe::new().unwrap();
+    // SAFETY: F_DUPFD_CLOEXEC takes the lowest acceptable fd number.
+    let fd = unsafe { libc::fcntl(sender.as_raw_fd(), libc::F_DUPFD_CLOEXEC, high) };
+    assert!(
+        fd >= high,
+        "F_DUPFD_CLOEXEC: {}",
+        io::Error::last_os_error()
+    );
+    // SAFETY: `fd` is the duplicate made above, owned by nothing else.
+    let rc = unsafe { libc::close(fd) };
+    assert_eq!(rc, 0, "close: {}", io::Error::last_os_error());
+    fd
+}
+
+#[test]
+fn invalid_fd_is_ebadf_on_register_reregister_deregister() {
+    for_each_backend(|poll| {
+        let registry = poll.registry();
+        assert_os_error(
+            registry.register(&mut SourceFd(&-1), Token(0), Interest::READABLE),
+            libc::EBADF,
+            "register(-1)",
+        );
+        assert_os_error(
+            registry.reregister(&mut SourceFd(&-1), Token(0), Interest::READABLE),
+            libc::EBADF,
+            "reregister(-1)",
+        );
+        assert_os_error(
+            registry.deregister(&mut SourceFd(&-1)),
+            libc::EBADF,
+            "deregister(-1)",
+        );
+    });
+}
+
+#[test]
+fn closed_fd_is_ebadf_on_register_reregister_deregister() {
+    for_each_backend(|poll| {
+        let fd = closed_fd();
+        let registry = poll.registry();
+        assert_os_error(
+            registry.register(&mut SourceFd(&fd), Token(0), Interest::READABLE),
+            libc::EBADF,
+            "register(closed fd)",
+        );
+        assert_os_error(
+            registry.reregister(&mut SourceFd(&fd), Token(0), Interest::READABLE),
+            libc::EBADF,
+            "reregister(closed fd)",
+        );
+        assert_os_error(
+            registry.deregister(&mut SourceFd(&fd)),
+            libc::EBADF,
+            "deregister(closed fd)",
+        );
+    });
+}
+
+#[test]
+fn registering_a_receiver_twice_is_already_exists_and_keeps_the_first() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        let registry = poll.registry();
+        registry
+            .register(&mut receiver, Token(1), Interest::READABLE)
+            .unwrap();
+        assert_error_kind(
+            registry.register(&mut receiver, Token(2), Interest::READABLE),
+            ErrorKind::AlreadyExists,
+        );
+        assert_error_kind(
+            registry.register(&mut receiver, Token(1), Interest::READABLE.level()),
+            ErrorKind::AlreadyExists,
+        );
+
+        // The first registration is untouched: its token is still reported.
+        sender.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(4);
+        let seen = expect_events(poll, &mut events, &[Expect::readable(1)]);
+        assert!(
+            !seen.iter().any(|e| e.contains("Token(2)")),
+            "the refused token was reported: {seen:?}"
+        );
+        let mut buf = [0u8; 8];
+        assert_eq!(receiver.read(&mut buf).unwrap(), 1);
+    });
+}
+
+#[test]
+fn registering_a_source_fd_twice_is_already_exists() {
+    for_each_backend(|poll| {
+        let (sender, _receiver) = pipe::new().unwrap();
+        let fd = sender.as_raw_fd();
+        let registry = poll.registry();
+        registry
+            .register(&mut SourceFd(&fd), Token(3), Interest::WRITABLE)
+            .unwrap();
+        assert_error_kind(
+            registry.register(&mut SourceFd(&fd), Token(3), Interest::WRITABLE),
+            ErrorKind::AlreadyExists,
+        );
+        let mut events = Events::with_capacity(4);
+        expect_events(poll, &mut events, &[Expect::writable(3)]);
+        poll.registry().deregister(&mut SourceFd(&fd)).unwrap();
+    });
+}
+
+#[test]
+fn reregister_or_deregister_of_an_unregistered_source_is_not_found() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        let registry = poll.registry();
+
+        assert_error_kind(
+            registry.reregister(&mut receiver, Token(0), Interest::READABLE),
+            ErrorKind::NotFound,
+        );
+        assert_error_kind(registry.deregister(&mut receiver), ErrorKind::NotFound);
+        assert_error_kind(
+            registry.reregister(&mut sender, Token(0), Interest::WRITABLE),
+            ErrorKind::NotFound,
+        );
+        assert_error_kind(registry.deregister(&mut sender), ErrorKind::NotFound);
+
+        let fd = sender.as_raw_fd();
+        assert_error_kind(
+            registry.reregister(&mut SourceFd(&fd), Token(0), Interest::WRITABLE),
+            ErrorKind::NotFound,
+        );
+        assert_error_kind(registry.deregister(&mut SourceFd(&fd)), ErrorKind::NotFound);
+
+        // Once removed, it is unknown again.
+        registry
+            .register(&mut receiver, Token(0), Interest::READABLE)
+            .unwrap();
+        registry.deregister(&mut receiver).unwrap();
+        assert_error_kind(registry.deregister(&mut receiver), ErrorKind::NotFound);
+        assert_error_kind(
+            registry.reregister(&mut receiver, Token(0), Interest::READABLE),
+            ErrorKind::NotFound,
+        );
+    });
+}
+
+#[test]
+fn polling_with_zero_capacity_events_is_invalid_input() {
+    for_each_backend(|poll| {
+        // Something is ready, so a poll that wrongly went ahead would not
+        // block; and the timeout bounds it anyway.
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(0), Interest::READABLE)
+            .unwrap();
+        sender.write_all(b"x").unwrap();
+
+        let mut empty = Events::with_capacity(0);
+        assert_eq!(empty.capacity(), 0);
+        assert_error_kind(
+            poll.poll(&mut empty, Some(PATIENCE)),
+            ErrorKind::InvalidInput,
+        );
+        assert_error_kind(
+            poll.poll(&mut empty, Some(Duration::ZERO)),
+            ErrorKind::InvalidInput,
+        );
+        assert!(empty.is_empty());
+
+        // The refused polls consumed nothing: the event is still there.
+        let mut events = Events::with_capacity(4);
+        expect_events(poll, &mut events, &[Expect::readable(0)]);
+    });
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Installs a no-op SIGUSR1 handler without `SA_RESTART` and puts the old
+/// disposition back on drop.
+struct Sigusr1Handler {
+    old: libc::sigaction,
+}
+
+impl Sigusr1Handler {
+    fn install() -> Sigusr1Handler {
+        // SAFETY: sigaction is plain data; all-zero is a valid value that is
+        // filled in below (or by sigaction for `old`).
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = 0; // no SA_RESTART: not that it would matter
+        // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
+        unsafe { libc::sigemptyset(&mut action.sa_mask) };
+        // SAFETY: as above.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid; the handler is async-signal-safe
+        // (it does nothing).
+        let rc = unsafe { libc::sigaction(libc::SIGUSR1, &action, &mut old) };
+        assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
+        Sigusr1Handler { old }
+    }
+}
+
+impl Drop for Sigusr1Handler {
+    fn drop(&mut self) {
+        // SAFETY: `old` is the disposition sigaction returned earlier.
+        unsafe { libc::sigaction(libc::SIGUSR1, &self.old, std::ptr::null_mut()) };
+    }
+}
+
+#[test]
+fn a_signal_during_poll_is_interrupted() {
+    let _handler = Sigusr1Handler::install();
+    for_each_backend(|poll| {
+        // A registered pipe that never becomes ready, and a waker to end the
+        // wait if the test fails.
+        let (_sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(0), Interest::READABLE)
+            .unwrap();
+        let waker = Waker::new(poll.registry(), Token(1)).unwrap();
+
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (result_tx, result_rx) = mpsc::channel();
+        let result = std::thread::scope(|scope| {
+            let poller = scope.spawn(|| {
+                // SAFETY: pthread_self has no preconditions.
+                tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+                let mut events = Events::with_capacity(4);
+                let result = poll.poll(&mut events, Some(Duration::from_secs(60)));
+                let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+                result_tx.send((result, tokens)).unwrap();
+            });
+            let tid = tid_rx.recv().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let result = loop {
+                // SAFETY: `tid` is the poller thread, which is joined only
+                // below, so the id stays valid even if the thread has just
+                // finished (then the call is 0 or ESRCH, and harmless).
+                let rc = unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+                assert!(
+                    rc == 0 || rc == libc::ESRCH,
+                    "pthread_kill: {}",
+                    io::Error::from_raw_os_error(rc)
+                );
+                match result_rx.recv_timeout(Duration::from_millis(5)) {
+                    Ok(result) => break Some(result),
+                    Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                    Err(_) => {
+                        // No EINTR in time: unblock the poller so that the
+                        // scope can end, and report what it saw.
+                        waker.wake().unwrap();
+                        break result_rx.recv_timeout(PATIENCE).ok();
+                    }
+                }
+            };
+            poller.join().unwrap();
+            result
+        });
+        let (result, tokens) = result.expect("the poll thread reported");
+        match result {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            other => panic!("expected Interrupted, got {other:?} with events {tokens:?}"),
+        }
+
+        // The Poll is still usable after EINTR.
+        waker.wake().unwrap();
+        let mut events = Events::with_capacity(4);
+        expect_events(poll, &mut events, &[Expect::readable(1)]);
+    });
+}
+
+#[test]
+fn sigpipe_is_ignored_in_test_binaries() {
+    // SAFETY: all-zero is a valid sigaction for sigaction to fill.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries the disposition.
+    let rc = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) };
+    assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
+    assert_eq!(
+        current.sa_sigaction,
+        libc::SIG_IGN,
+        "SIGPIPE is not ignored in this test binary"
+    );
+}
+
+#[test]
+fn writing_to_a_pipe_whose_reader_is_gone_is_broken_pipe() {
+    for_each_backend(|poll| {
+        let (mut sender, receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut sender, Token(0), Interest::WRITABLE)
+            .unwrap();
+        drop(receiver);
+        let mut events = Events::with_capacity(4);
+        expect_events(
+            poll,
+            &mut events,
+            &[Expect {
+                write_closed: Some(true),
+                ..Expect::any(0)
+            }],
+        );
+        assert_error_kind(sender.write(b"x"), ErrorKind::BrokenPipe);
+        assert_error_kind(
+            sender.write_vectored(&[io::IoSlice::new(b"a"), io::IoSlice::new(b"b")]),
+            ErrorKind::BrokenPipe,
+        );
+        assert_error_kind((&sender).write(b"y"), ErrorKind::BrokenPipe);
+    });
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn absurd_pipe_capacities_are_errors_and_leave_the_pipe_working() {
+    let (mut sender, mut receiver) = pipe::new().unwrap();
+    let before = sender.capacity().unwrap();
+
+    assert_error_kind(sender.set_capacity(usize::MAX), ErrorKind::InvalidInput);
+    assert_error_kind(receiver.set_capacity(usize::MAX), ErrorKind::InvalidInput);
+    // 1 << 31 does not fit in the C int that F_SETPIPE_SZ takes.
+    assert_error_kind(sender.set_capacity(1 << 31), ErrorKind::InvalidInput);
+
+    // An int-sized but absurd size (2 GiB once rounded up). The kernel says
+    // EPERM without CAP_SYS_RESOURCE and otherwise usually ENOMEM; only that
+    // it fails is asserted.
+    let absurd = sender.set_capacity(i32::MAX as usize);
+    assert!(
+        absurd.is_err(),
+        "set_capacity(i32::MAX) succeeded with {absurd:?}"
+    );
+    eprintln!("set_capacity(i32::MAX) -> {absurd:?}");
+
+    assert_eq!(sender.capacity().unwrap(), before);
+    sender.write_all(b"still works").unwrap();
+    let mut buf = [0u8; 32];
+    let n = receiver.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"still works");
+}
+
+#[test]
+fn an_unknown_backend_name_is_invalid_input_naming_it() {
+    let err = "bogus".parse::<Backend>().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("bogus"), "{err}");
+    for name in ["", "EPOLL", " poll", "poll "] {
+        let err = name.parse::<Backend>().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name:?}");
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn kqueue_on_linux_is_unsupported_naming_it() {
+    assert!(!Backend::available().contains(&Backend::Kqueue));
+    let err = Poll::with_backend(Backend::Kqueue).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.to_string().contains("kqueue"), "{err}");
+}
+
+// The thread-safety promises, checked at compile time.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_sync<T: Send + Sync>() {}
+    send::<Poll>();
+    send_sync::<pipeloop::Registry>();
+    send_sync::<Waker>();
+    send_sync::<pipe::Sender>();
+    send_sync::<pipe::Receiver>();
+    send::<Events>();
+};
