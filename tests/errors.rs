@@ -411,3 +411,40 @@ const _: () = {
     send_sync::<pipe::Receiver>();
     send::<Events>();
 };
+
+/// A `SourceFd` whose fd was closed without deregistering (here replaced by
+/// `dup2`, which closes and reuses the number at once) must not block a new
+/// registration of another file under that number. epoll forgets the closed
+/// file by itself; the poll(2) backend used to refuse with `AlreadyExists`
+/// when the old entry was parked (a fired oneshot) and so never reported
+/// `POLLNVAL`.
+#[test]
+fn a_reused_fd_number_naming_another_file_can_be_registered() {
+    for_each_backend(|poll| {
+        // std::io::pipe() returns (reader, writer).
+        let (old_reader, mut old_writer) = std::io::pipe().unwrap();
+        let (new_reader, mut new_writer) = std::io::pipe().unwrap();
+        let fd = old_reader.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(1), Interest::READABLE.oneshot())
+            .unwrap();
+        old_writer.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(4);
+        expect_events(poll, &mut events, &[Expect::readable(1)]);
+
+        // SAFETY: both fds are open; dup2 closes `fd` (the old reader, which
+        // `old_reader` still owns and will close again below, so forget it).
+        let ret = unsafe { libc::dup2(new_reader.as_raw_fd(), fd) };
+        assert_eq!(ret, fd, "dup2: {}", io::Error::last_os_error());
+        std::mem::forget(old_reader);
+
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(2), Interest::READABLE.level())
+            .expect("registering the new file under the reused number");
+        new_writer.write_all(b"y").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(2)]);
+        poll.registry().deregister(&mut SourceFd(&fd)).unwrap();
+        // SAFETY: `fd` is the dup2 copy, owned by nothing else.
+        unsafe { libc::close(fd) };
+    });
+}
