@@ -62,6 +62,21 @@
 //! child that holds the other end is not affected, which is why converting
 //! a [`ChildStdout`] and making it non-blocking is safe.
 //!
+//! # Threads
+//!
+//! `Sender` and `Receiver` are `Send` and `Sync`: several threads may read or
+//! write through `&Receiver` / `&Sender` at once (each call is one syscall;
+//! see `PIPE_BUF` for when writes do not interleave).
+//!
+//! # Giving the fd away
+//!
+//! [`IntoRawFd`] and `OwnedFd::from` hand over the fd as it is: if it was
+//! registered, it stays registered, as it would on epoll. A `Sender` or
+//! `Receiver` rebuilt from that fd does not know about the registration, so
+//! on the poll(2) backend it cannot re-arm edge mode; reregister it (through
+//! the new value) before relying on edge events. Deregister first if the fd
+//! leaves your program's control.
+//!
 //! # `SIGPIPE`
 //!
 //! Writing to a pipe with no reader raises `SIGPIPE`, whose default action

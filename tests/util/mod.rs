@@ -212,3 +212,94 @@ pub fn drain(mut reader: impl Read) -> Vec<u8> {
         }
     }
 }
+
+/// The tokens of the last poll's events, in order, for assertions about
+/// what one poll returned.
+pub fn tokens(events: &Events) -> Vec<usize> {
+    events.iter().map(|e| e.token().0).collect()
+}
+
+/// Polls once with `timeout` and returns the tokens reported.
+#[track_caller]
+pub fn poll_tokens(poll: &mut Poll, events: &mut Events, timeout: Duration) -> Vec<usize> {
+    poll.poll(events, Some(timeout)).expect("poll");
+    tokens(events)
+}
+
+/// Writes into a non-blocking writer until it would block; returns how many
+/// bytes went in.
+#[track_caller]
+pub fn fill(mut writer: impl io::Write) -> usize {
+    let chunk = [0xA5u8; 16 * 1024];
+    let mut total = 0;
+    loop {
+        match writer.write(&chunk) {
+            Ok(n) => total += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return total,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+}
+
+/// A thread that is about to block in `Poll::poll`, so that another thread
+/// can act only once it really is blocked (instead of sleeping and hoping).
+#[derive(Clone, Copy, Debug)]
+pub struct Poller {
+    #[cfg(target_os = "linux")]
+    tid: libc::pid_t,
+}
+
+/// The syscalls a blocked `Poll::poll` sits in, on either backend.
+#[cfg(target_os = "linux")]
+const POLL_SYSCALLS: &[libc::c_long] = &[
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_poll,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_epoll_wait,
+    libc::SYS_ppoll,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_pwait2,
+];
+
+impl Poller {
+    /// The calling thread.
+    pub fn current() -> Poller {
+        Poller {
+            // SAFETY: gettid has no preconditions.
+            #[cfg(target_os = "linux")]
+            tid: unsafe { libc::gettid() },
+        }
+    }
+
+    /// Returns once the thread is asleep in epoll_wait or poll, read from
+    /// `/proc/self/task/<tid>/syscall`. Where that cannot be read, it waits
+    /// `QUIET` instead; the scenarios stay correct either way, only the
+    /// "while blocked" path is then not certain to be exercised.
+    #[track_caller]
+    pub fn wait_until_blocked(self) {
+        #[cfg(target_os = "linux")]
+        {
+            let path = format!("/proc/self/task/{}/syscall", self.tid);
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    std::thread::sleep(QUIET);
+                    return;
+                };
+                let nr = text.split_whitespace().next().and_then(|n| n.parse().ok());
+                if nr.is_some_and(|nr: libc::c_long| POLL_SYSCALLS.contains(&nr)) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "thread {} never blocked in poll (last: {text:?})",
+                    self.tid
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        std::thread::sleep(QUIET);
+    }
+}

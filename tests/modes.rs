@@ -1,0 +1,491 @@
+//! Trigger modes (edge, level, oneshot), reregister and deregister, and the
+//! `Interest` API. Every scenario runs on every backend: poll(2) emulates
+//! what epoll does in the kernel, and these tests pin that they agree.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+
+use pipeloop::{Events, Interest, SourceFd, Token, pipe};
+use util::{
+    Expect, assert_would_block, drain, expect_events, expect_no_event_for, expect_no_events, fill,
+    for_each_backend, poll_tokens,
+};
+
+const SENDER: usize = 0;
+const RECEIVER: usize = 1;
+
+#[test]
+fn edge_readable_is_reported_again_only_after_would_block() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+
+        sender.write_all(b"12345678").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+
+        // A full (not short) read: bytes are left and nothing was used up.
+        let mut half = [0u8; 4];
+        assert_eq!(receiver.read(&mut half).unwrap(), 4);
+        assert_eq!(&half, b"1234");
+        expect_no_events(poll, &mut events);
+
+        assert_eq!(drain(&receiver), b"5678");
+        assert_would_block(receiver.read(&mut half));
+        expect_no_events(poll, &mut events);
+
+        sender.write_all(b"more").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+        assert_eq!(drain(&receiver), b"more");
+    });
+}
+
+/// A read that returns fewer bytes than asked (but more than 0) proves the
+/// pipe was empty: the next write is reported without a second read to
+/// reach `WouldBlock`.
+#[test]
+fn edge_short_read_rearms_without_a_second_read() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        let mut buf = [0u8; 64];
+
+        for round in 0..5u8 {
+            let message = [b'a' + round; 10];
+            sender.write_all(&message).unwrap();
+            expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+            let n = receiver.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &message, "round {round}");
+            // No read until WouldBlock here, on purpose.
+        }
+    });
+}
+
+/// A write that takes fewer bytes than given proves the pipe was full: once
+/// the reader makes room, writable is reported again without a `WouldBlock`.
+#[test]
+fn edge_short_write_rearms_writable() {
+    for_each_backend(|poll| {
+        let (mut sender, receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+
+        let big = vec![7u8; 1 << 20];
+        let n = sender.write(&big).unwrap();
+        assert!(n > 0 && n < big.len(), "expected a short write, got {n}");
+        expect_no_event_for(poll, &mut events, SENDER);
+
+        assert_eq!(drain(&receiver).len(), n);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+    });
+}
+
+#[test]
+fn edge_writable_is_reported_again_after_would_block_and_room() {
+    for_each_backend(|poll| {
+        let (mut sender, receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+        expect_no_event_for(poll, &mut events, SENDER);
+
+        let written = fill(&sender);
+        assert_would_block(sender.write(b"x"));
+        expect_no_event_for(poll, &mut events, SENDER);
+
+        assert_eq!(drain(&receiver).len(), written);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+    });
+}
+
+#[test]
+fn level_readable_is_reported_on_every_poll_until_drained() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE.level())
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+
+        sender.write_all(b"level").unwrap();
+        for _ in 0..3 {
+            expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+        }
+        // A partial read leaves bytes, so it is still reported.
+        let mut two = [0u8; 2];
+        receiver.read_exact(&mut two).unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+
+        assert_eq!(drain(&receiver), b"vel");
+        expect_no_events(poll, &mut events);
+        expect_no_events(poll, &mut events);
+    });
+}
+
+#[test]
+fn level_writable_is_reported_on_every_poll_while_there_is_room() {
+    for_each_backend(|poll| {
+        let (mut sender, receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE.level())
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+
+        for _ in 0..3 {
+            expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+        }
+        fill(&sender);
+        expect_no_events(poll, &mut events);
+        drain(&receiver);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+    });
+}
+
+#[test]
+fn oneshot_is_reported_once_until_reregistered() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE.oneshot())
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+
+        sender.write_all(b"one").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+        expect_no_events(poll, &mut events);
+
+        // Neither draining (WouldBlock) nor new bytes re-arm a oneshot.
+        assert_eq!(drain(&receiver), b"one");
+        sender.write_all(b"two").unwrap();
+        expect_no_events(poll, &mut events);
+
+        // Reregistering with bytes waiting reports them at once.
+        poll.registry()
+            .reregister(&mut receiver, Token(RECEIVER), Interest::READABLE.oneshot())
+            .unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+        expect_no_events(poll, &mut events);
+        assert_eq!(drain(&receiver), b"two");
+
+        // Armed again with nothing waiting: the next write is reported, once.
+        poll.registry()
+            .reregister(&mut receiver, Token(RECEIVER), Interest::READABLE.oneshot())
+            .unwrap();
+        expect_no_events(poll, &mut events);
+        sender.write_all(b"three").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+        expect_no_events(poll, &mut events);
+    });
+}
+
+#[test]
+fn reregister_with_data_waiting_reports_it_immediately_in_every_mode() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        sender.write_all(b"waiting").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+        expect_no_events(poll, &mut events);
+
+        for (i, interest) in [
+            Interest::READABLE,
+            Interest::READABLE.level(),
+            Interest::READABLE.oneshot(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let token = 10 + i;
+            poll.registry()
+                .reregister(&mut receiver, Token(token), interest)
+                .unwrap();
+            expect_events(poll, &mut events, &[Expect::readable(token)]);
+        }
+        assert_eq!(drain(&receiver), b"waiting");
+    });
+}
+
+#[test]
+fn reregister_replaces_token_and_interest() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(1), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        sender.write_all(b"x").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(1)]);
+
+        // A receiver is never writable; the new interest is level-triggered
+        // readable under a new token.
+        poll.registry()
+            .reregister(
+                &mut receiver,
+                Token(2),
+                Interest::WRITABLE | Interest::READABLE.level(),
+            )
+            .unwrap();
+        for _ in 0..3 {
+            poll.poll(&mut events, Some(util::PATIENCE)).unwrap();
+            let got: Vec<_> = events
+                .iter()
+                .map(|e| (e.token().0, e.is_readable()))
+                .collect();
+            assert_eq!(got, [(2, true)], "only the new token, every poll");
+        }
+        drain(&receiver);
+        expect_no_events(poll, &mut events);
+
+        sender.write_all(b"y").unwrap();
+        let seen = expect_events(poll, &mut events, &[Expect::readable(2)]);
+        assert!(seen.iter().all(|e| e.contains("Token(2)")), "{seen:?}");
+    });
+}
+
+#[test]
+fn reregister_can_switch_direction_on_a_sender() {
+    for_each_backend(|poll| {
+        let (mut sender, _receiver) = pipe::new().unwrap();
+        // A write end never becomes readable.
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        expect_no_events(poll, &mut events);
+
+        poll.registry()
+            .reregister(&mut sender, Token(7), Interest::WRITABLE)
+            .unwrap();
+        expect_events(poll, &mut events, &[Expect::writable(7)]);
+        expect_no_events(poll, &mut events);
+    });
+}
+
+#[test]
+fn deregistered_source_gets_no_events() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE.level())
+            .unwrap();
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE.level())
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+
+        poll.registry().deregister(&mut receiver).unwrap();
+        poll.registry().deregister(&mut sender).unwrap();
+        sender.write_all(b"after deregister").unwrap();
+        expect_no_events(poll, &mut events);
+        drop(sender);
+        expect_no_events(poll, &mut events);
+        assert_eq!(drain(&receiver), b"after deregister");
+    });
+}
+
+#[test]
+fn register_again_after_deregister_works() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        for round in 0..3 {
+            let token = 100 + round;
+            poll.registry()
+                .register(&mut receiver, Token(token), Interest::READABLE)
+                .unwrap();
+            sender.write_all(b"hi").unwrap();
+            expect_events(poll, &mut events, &[Expect::readable(token)]);
+            assert_eq!(drain(&receiver), b"hi");
+            poll.registry().deregister(&mut receiver).unwrap();
+            expect_no_events(poll, &mut events);
+        }
+
+        // Registered again with bytes already waiting: reported at once.
+        sender.write_all(b"early").unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(9), Interest::READABLE)
+            .unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(9)]);
+    });
+}
+
+/// A raw fd cannot tell the poll(2) backend that it was drained; the
+/// documented cooperation is a `reregister` after `WouldBlock`, harmless on
+/// epoll. With it, an edge-triggered `SourceFd` works on every backend.
+#[test]
+fn edge_source_fd_is_reported_again_after_would_block_and_reregister() {
+    for_each_backend(|poll| {
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        let fd = reader.as_raw_fd();
+        set_nonblocking(fd);
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(RECEIVER), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+
+        for round in 0..3 {
+            let message = format!("raw {round}");
+            writer.write_all(message.as_bytes()).unwrap();
+            expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+            expect_no_events(poll, &mut events);
+
+            assert_eq!(drain(&mut reader), message.as_bytes());
+            assert_would_block(reader.read(&mut [0; 8]));
+            poll.registry()
+                .reregister(&mut SourceFd(&fd), Token(RECEIVER), Interest::READABLE)
+                .unwrap();
+            expect_no_events(poll, &mut events);
+        }
+        poll.registry().deregister(&mut SourceFd(&fd)).unwrap();
+    });
+}
+
+#[test]
+fn level_source_fd_needs_no_reregister() {
+    for_each_backend(|poll| {
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        let fd = reader.as_raw_fd();
+        set_nonblocking(fd);
+        poll.registry()
+            .register(
+                &mut SourceFd(&fd),
+                Token(RECEIVER),
+                Interest::READABLE.level(),
+            )
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+
+        for round in 0..3 {
+            writer.write_all(b"lvl").unwrap();
+            expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+            expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+            assert_eq!(drain(&mut reader), b"lvl", "round {round}");
+            expect_no_events(poll, &mut events);
+        }
+        poll.registry().deregister(&mut SourceFd(&fd)).unwrap();
+    });
+}
+
+fn set_nonblocking(fd: std::os::fd::RawFd) {
+    // SAFETY: F_GETFL takes no argument; `fd` is open for the whole test.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(flags >= 0, "F_GETFL: {}", std::io::Error::last_os_error());
+    // SAFETY: F_SETFL takes an int of status flags.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    assert_eq!(rc, 0, "F_SETFL: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn many_sources_in_one_poll_keep_their_own_tokens() {
+    for_each_backend(|poll| {
+        let mut pipes: Vec<_> = (0..4).map(|_| pipe::new().unwrap()).collect();
+        for (i, (_, receiver)) in pipes.iter_mut().enumerate() {
+            poll.registry()
+                .register(receiver, Token(i), Interest::READABLE)
+                .unwrap();
+        }
+        let mut events = Events::with_capacity(8);
+        for i in [2, 0] {
+            pipes[i].0.write_all(&[i as u8]).unwrap();
+        }
+        expect_events(
+            poll,
+            &mut events,
+            &[Expect::readable(0), Expect::readable(2)],
+        );
+        let got = poll_tokens(poll, &mut events, util::QUIET);
+        assert!(got.is_empty(), "edge: nothing more, got {got:?}");
+        for i in [0, 2] {
+            assert_eq!(drain(&pipes[i].1), [i as u8]);
+        }
+    });
+}
+
+#[test]
+fn interest_add_and_remove() {
+    let both = Interest::READABLE.add(Interest::WRITABLE);
+    assert_eq!(both, Interest::READABLE | Interest::WRITABLE);
+    assert!(both.is_readable() && both.is_writable());
+    assert_eq!(both.remove(Interest::READABLE), Some(Interest::WRITABLE));
+    assert_eq!(both.remove(Interest::WRITABLE), Some(Interest::READABLE));
+    assert_eq!(both.remove(both), None, "nothing left");
+    assert_eq!(Interest::READABLE.remove(Interest::READABLE), None);
+    assert_eq!(
+        Interest::READABLE.remove(Interest::WRITABLE),
+        Some(Interest::READABLE),
+        "removing what is not there changes nothing"
+    );
+
+    let mut grown = Interest::READABLE;
+    grown |= Interest::WRITABLE;
+    assert_eq!(grown, both);
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let pri = Interest::PRIORITY | Interest::READABLE;
+        assert!(pri.is_priority() && pri.is_readable() && !pri.is_writable());
+        assert_eq!(pri.remove(Interest::PRIORITY), Some(Interest::READABLE));
+    }
+    assert!(!both.is_priority());
+}
+
+#[test]
+fn interest_modes_are_edge_by_default_and_exclusive() {
+    let edge = Interest::READABLE;
+    assert!(edge.is_edge() && !edge.is_level() && !edge.is_oneshot());
+
+    let level = Interest::READABLE.level();
+    assert!(level.is_level() && !level.is_edge() && !level.is_oneshot());
+    assert!(level.is_readable() && !level.is_writable());
+
+    let oneshot = Interest::WRITABLE.oneshot();
+    assert!(oneshot.is_oneshot() && !oneshot.is_edge() && !oneshot.is_level());
+    assert!(oneshot.is_writable() && !oneshot.is_readable());
+
+    // Switching modes replaces the mode and keeps the directions.
+    assert_eq!(level.oneshot(), Interest::READABLE.oneshot());
+    assert_eq!(oneshot.level(), Interest::WRITABLE.level());
+    assert_eq!(level.edge(), Interest::READABLE);
+    assert_ne!(level, edge);
+
+    // Combined: oneshot wins over level, level over edge.
+    assert!((level | oneshot).is_oneshot());
+    assert!((edge | level).is_level());
+    // remove keeps the mode of `self`.
+    let both_level = (Interest::READABLE | Interest::WRITABLE).level();
+    assert_eq!(
+        both_level.remove(Interest::WRITABLE),
+        Some(Interest::READABLE.level())
+    );
+}
+
+#[test]
+fn interest_debug_names_directions_and_mode() {
+    assert_eq!(format!("{:?}", Interest::READABLE), "READABLE, edge");
+    assert_eq!(
+        format!("{:?}", (Interest::READABLE | Interest::WRITABLE).level()),
+        "READABLE | WRITABLE, level"
+    );
+    assert_eq!(
+        format!("{:?}", Interest::WRITABLE.oneshot()),
+        "WRITABLE, oneshot"
+    );
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    assert_eq!(format!("{:?}", Interest::PRIORITY), "PRIORITY, edge");
+}
