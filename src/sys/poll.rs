@@ -109,7 +109,10 @@ impl FileId {
         // SAFETY: fstat succeeded, so `stat` is initialised.
         let stat = unsafe { stat.assume_init() };
         #[allow(clippy::unnecessary_cast)] // the widths differ per OS
-        Ok(FileId { dev: stat.st_dev as u64, ino: stat.st_ino as u64 })
+        Ok(FileId {
+            dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
+        })
     }
 }
 
@@ -245,12 +248,20 @@ impl State {
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
-    fn insert(&mut self, fd: RawFd, token: Token, interest: Interest, file: FileId) -> io::Result<u64> {
+    fn insert(
+        &mut self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+        file: FileId,
+    ) -> io::Result<u64> {
         if let Some(&i) = self.index.get(&fd) {
             if self.entries[i].file == file {
                 return Err(io::Error::from_raw_os_error(libc::EEXIST));
             }
-            log::debug!("poll(2): fd {fd} was closed while registered and now names another file; replacing it");
+            log::debug!(
+                "poll(2): fd {fd} was closed while registered and now names another file; replacing it"
+            );
             self.remove(fd)?;
         }
         self.next_id += 1;
@@ -484,7 +495,9 @@ impl Selector {
         interest: Interest,
     ) -> io::Result<super::Registration> {
         let file = FileId::of(fd)?;
-        let id = self.shared.modify(|s| s.insert(fd, token, interest, file))?;
+        let id = self
+            .shared
+            .modify(|s| s.insert(fd, token, interest, file))?;
         Ok(self.registration(fd, id))
     }
 
