@@ -15,15 +15,16 @@
 //!   source re-arms it after `WouldBlock` or a short transfer, or is
 //!   reregistered. A hang-up or error is reported once, then the fd leaves
 //!   the array until it is reregistered. Oneshot disarms everything.
-//! - **Wakers** need no fd of their own: `wake` sets the waker's flag and
-//!   writes to the internal pipe; the poller reports each flagged waker.
+//! - **Wakers** need no fd of their own: `wake` sets the waker's flag and,
+//!   only if the poller is (or is about to be) asleep in poll(2), writes to
+//!   the internal pipe; the poller reports each flagged waker. A wake on the
+//!   polling thread itself therefore costs no syscall.
 //!
 //! Costs: a wait is O(n) in registered fds, as poll(2) itself is. Finding an
 //! fd for a change is a hash lookup, removal is `swap_remove`, and delivery
 //! walks the array once, stopping when every ready fd is found; nothing is
 //! allocated per wait.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -46,6 +47,12 @@ struct Shared {
     /// Signalled when `waiting` drops back to zero.
     done: Condvar,
     notifier: Notifier,
+    /// The poller is in poll(2), or about to be: a wake must write to the
+    /// notifier. Otherwise the flag below is enough, and a wake costs no
+    /// syscall.
+    sleeping: AtomicBool,
+    /// Some waker's flag is set (or was, and a poll is about to see it).
+    woken: AtomicBool,
 }
 
 /// The internal self-pipe; its read end is `pollfds[0]`.
@@ -62,14 +69,14 @@ struct State {
     /// belongs to `entries[i]` for `i >= 1`.
     pollfds: Vec<libc::pollfd>,
     entries: Vec<Entry>,
-    /// Position of each registered fd in `pollfds` and `entries`.
-    index: HashMap<RawFd, usize>,
+    /// Position of each registered fd in `pollfds` and `entries`, indexed
+    /// by fd number: fds are small, dense integers, so a direct table beats
+    /// hashing (this lookup is on the path of every edge re-arm).
+    index: FdIndex,
     wakers: Vec<Arc<WakerSlot>>,
     /// Where the next delivery starts, so that a small `Events` does not
     /// starve the fds near the end of the array.
     cursor: usize,
-    /// Some wakers were flagged but did not fit in the last `Events`.
-    wakers_left: bool,
     next_id: u64,
 }
 
@@ -243,8 +250,7 @@ impl State {
 
     fn position(&self, fd: RawFd) -> io::Result<usize> {
         self.index
-            .get(&fd)
-            .copied()
+            .get(fd)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
@@ -255,7 +261,7 @@ impl State {
         interest: Interest,
         file: FileId,
     ) -> io::Result<u64> {
-        if let Some(&i) = self.index.get(&fd) {
+        if let Some(i) = self.index.get(fd) {
             if self.entries[i].file == file {
                 return Err(io::Error::from_raw_os_error(libc::EEXIST));
             }
@@ -275,7 +281,7 @@ impl State {
             id: self.next_id,
             file,
         };
-        self.index.insert(fd, self.entries.len());
+        self.index.set(fd, self.entries.len());
         self.pollfds.push(entry.pollfd());
         self.entries.push(entry);
         Ok(entry.id)
@@ -296,21 +302,18 @@ impl State {
 
     fn remove(&mut self, fd: RawFd) -> io::Result<()> {
         let i = self.position(fd)?;
-        self.index.remove(&fd);
+        self.index.clear(fd);
         self.pollfds.swap_remove(i);
         self.entries.swap_remove(i);
         if let Some(moved) = self.entries.get(i) {
-            self.index.insert(moved.fd, i);
+            self.index.set(moved.fd, i);
         }
         Ok(())
     }
 
     /// The position of `fd` if it is still the registration `id`.
     fn current(&self, fd: RawFd, id: u64) -> Option<usize> {
-        self.index
-            .get(&fd)
-            .copied()
-            .filter(|&i| self.entries[i].id == id)
+        self.index.get(fd).filter(|&i| self.entries[i].id == id)
     }
 
     fn rearm(&mut self, fd: RawFd, id: u64, interest: Interest) {
@@ -391,6 +394,34 @@ impl State {
     }
 }
 
+/// A map from fd number to position: a table indexed by the fd.
+#[derive(Default)]
+struct FdIndex(Vec<u32>);
+
+impl FdIndex {
+    const ABSENT: u32 = u32::MAX;
+
+    fn get(&self, fd: RawFd) -> Option<usize> {
+        let slot = *self.0.get(usize::try_from(fd).ok()?)?;
+        (slot != Self::ABSENT).then_some(slot as usize)
+    }
+
+    /// `fd` is open (checked by the caller), so it is not negative.
+    fn set(&mut self, fd: RawFd, position: usize) {
+        let fd = fd as usize;
+        if fd >= self.0.len() {
+            self.0.resize(fd + 1, Self::ABSENT);
+        }
+        self.0[fd] = position as u32;
+    }
+
+    fn clear(&mut self, fd: RawFd) {
+        if let Some(slot) = self.0.get_mut(fd as usize) {
+            *slot = Self::ABSENT;
+        }
+    }
+}
+
 impl Notifier {
     fn notify(&self) {
         if !self.pending.swap(true, SeqCst) {
@@ -466,10 +497,9 @@ impl Selector {
         let state = State {
             pollfds: vec![first],
             entries: vec![placeholder],
-            index: HashMap::new(),
+            index: FdIndex::default(),
             wakers: Vec::new(),
             cursor: 1,
-            wakers_left: false,
             next_id: 0,
         };
         let notifier = Notifier {
@@ -482,6 +512,8 @@ impl Selector {
             waiting: AtomicUsize::new(0),
             done: Condvar::new(),
             notifier,
+            sleeping: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
         };
         Ok(Selector {
             shared: Arc::new(shared),
@@ -532,7 +564,12 @@ impl Selector {
     ) -> io::Result<()> {
         events.clear();
         let mut state = self.shared.lock_for_poll();
-        let timeout = if state.wakers_left {
+        // Announce the sleep before looking at `woken`; `Waker::wake` sets
+        // `woken` before looking at `sleeping`. With both sequentially
+        // consistent, either this poll sees the wake and does not block, or
+        // the waker sees the sleep and writes to the notifier.
+        self.shared.sleeping.store(true, SeqCst);
+        let timeout = if self.shared.woken.load(SeqCst) {
             0
         } else {
             super::timeout_ms(timeout)
@@ -540,16 +577,16 @@ impl Selector {
         let len = state.pollfds.len() as libc::nfds_t;
         // SAFETY: the array holds `len` initialised pollfds and stays locked
         // (so unchanged) for the whole call.
-        let ready = cvt(unsafe { libc::poll(state.pollfds.as_mut_ptr(), len, timeout) })? as usize;
-        let mut left = ready;
-        let mut check_wakers = state.wakers_left;
+        let result = cvt(unsafe { libc::poll(state.pollfds.as_mut_ptr(), len, timeout) });
+        self.shared.sleeping.store(false, SeqCst);
+        let mut left = result? as usize;
         if state.pollfds[0].revents != 0 {
             left -= 1;
             self.shared.notifier.reset();
-            check_wakers = true;
         }
-        if check_wakers {
-            state.wakers_left = state.deliver_wakers(events);
+        if self.shared.woken.swap(false, SeqCst) && state.deliver_wakers(events) {
+            // Some did not fit: the next poll must not block.
+            self.shared.woken.store(true, SeqCst);
         }
         state.deliver_fds(left, events);
         Ok(())
@@ -597,9 +634,14 @@ pub(crate) struct Waker {
 }
 
 impl Waker {
+    /// Flags the waker; writes to the notifier only if the poller may be
+    /// asleep in poll(2) (see `Selector::select` for the ordering).
     pub(crate) fn wake(&self) -> io::Result<()> {
         self.slot.pending.store(true, SeqCst);
-        self.shared.notifier.notify();
+        self.shared.woken.store(true, SeqCst);
+        if self.shared.sleeping.load(SeqCst) {
+            self.shared.notifier.notify();
+        }
         Ok(())
     }
 }
@@ -616,7 +658,7 @@ impl std::fmt::Debug for Shared {
         match self.state.try_lock() {
             Ok(state) => f
                 .debug_struct("poll::Selector")
-                .field("registered", &state.index.len())
+                .field("registered", &(state.entries.len() - 1))
                 .field("wakers", &state.wakers.len())
                 .finish(),
             Err(_) => f.write_str("poll::Selector { <in poll> }"),
