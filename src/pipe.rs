@@ -258,8 +258,15 @@ impl End {
     /// Re-arms `direction` if `result` proves it was used up: `WouldBlock`,
     /// or a transfer shorter than `asked` (and not 0, which is end of file or
     /// an empty buffer).
-    #[inline]
+    #[inline(always)]
     fn after(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
+        // On epoll and kqueue there is nothing to re-arm: one branch.
+        if self.reg.is_tracked() {
+            self.rearm_if_used_up(direction, asked, result);
+        }
+    }
+
+    fn rearm_if_used_up(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
         let used_up = match result {
             Ok(n) => *n > 0 && *n < asked,
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,

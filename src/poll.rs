@@ -205,43 +205,77 @@ impl Poll {
     ///   capacity 0.
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         if events.capacity() == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "Events has capacity 0: there is no room for any event",
-            ));
+            return Err(zero_capacity());
         }
-        let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
-        // Only a wait that can end early without events needs the clock.
-        let deadline = match timeout {
-            Some(t) if !t.is_zero() => Instant::now().checked_add(t),
-            _ => None,
-        };
-        let mut wait = timeout;
-        loop {
-            self.registry.selector.select(&mut events.inner, wait)?;
-            if !events.is_empty() || timeout == Some(Duration::ZERO) {
-                break;
-            }
-            // The poll(2) backend returns empty-handed when another thread
-            // changed its table; wait again for what is left.
-            if let Some(deadline) = deadline {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                wait = Some(deadline - now);
-            }
+        if log::log_enabled!(log::Level::Trace) {
+            return self.poll_traced(events, timeout);
         }
-        if let Some(started) = started {
-            log::trace!(
-                "pipeloop: {} woke with {} event(s) after {:?}",
-                self.backend(),
-                events.len(),
-                started.elapsed()
-            );
-        }
-        Ok(())
+        self.wait(events, timeout)
     }
+
+    /// The wait itself. Kept small: with no timeout (the usual case for a
+    /// loop) it is one `select` and a length check.
+    #[inline]
+    fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        let selector = &*self.registry.selector;
+        match timeout {
+            // The poll(2) backend returns empty-handed when another thread
+            // changed its table; wait again.
+            None => loop {
+                selector.select(&mut events.inner, None)?;
+                if !events.is_empty() {
+                    return Ok(());
+                }
+            },
+            Some(t) if t.is_zero() => selector.select(&mut events.inner, timeout),
+            Some(t) => wait_until(selector, events, t),
+        }
+    }
+
+    /// `wait`, logging how long it slept and what it brought.
+    #[cold]
+    fn poll_traced(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        let started = Instant::now();
+        let result = self.wait(events, timeout);
+        log::trace!(
+            "pipeloop: {} woke with {} event(s) after {:?}",
+            self.backend(),
+            events.len(),
+            started.elapsed()
+        );
+        result
+    }
+}
+
+/// Waits until something is ready or `timeout` has passed, never returning
+/// early with nothing (the poll(2) backend can wake for its own reasons).
+fn wait_until(selector: &sys::Selector, events: &mut Events, timeout: Duration) -> io::Result<()> {
+    let Some(deadline) = Instant::now().checked_add(timeout) else {
+        // Too far away to represent: the same as no timeout.
+        return loop {
+            selector.select(&mut events.inner, None)?;
+            if !events.is_empty() {
+                break Ok(());
+            }
+        };
+    };
+    let mut wait = timeout;
+    loop {
+        selector.select(&mut events.inner, Some(wait))?;
+        let now = Instant::now();
+        if !events.is_empty() || now >= deadline {
+            return Ok(());
+        }
+        wait = deadline - now;
+    }
+}
+
+#[cold]
+fn zero_capacity() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "Events has capacity 0: there is no room for any event",
+    )
 }
 
 impl fmt::Debug for Poll {

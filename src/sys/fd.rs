@@ -64,12 +64,14 @@ pub(crate) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
     Ok(())
 }
 
+#[inline]
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe `buf`, which outlives the call.
     let n = cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })?;
     Ok(n as usize)
 }
 
+#[inline]
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe `buf`, which outlives the call.
     let n = cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })?;
@@ -82,6 +84,7 @@ fn iov_count(len: usize) -> libc::c_int {
     len.min(1024) as libc::c_int
 }
 
+#[inline]
 pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
     // SAFETY: `IoSliceMut` is ABI-compatible with `iovec`, and the slices
     // outlive the call.
@@ -89,6 +92,7 @@ pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>
     Ok(n as usize)
 }
 
+#[inline]
 pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: `IoSlice` is ABI-compatible with `iovec`, and the slices outlive
     // the call.

@@ -42,6 +42,7 @@ pub(crate) use fd::{pipe_capacity, set_pipe_capacity};
 use crate::Backend;
 
 /// Turns a `-1` return into the `errno` error.
+#[inline]
 pub(crate) fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {
     if ret.is_minus_one() {
         Err(io::Error::last_os_error())
@@ -167,6 +168,12 @@ pub(crate) struct Registration(Option<poll::Registration>);
 
 impl Registration {
     pub(crate) const NONE: Registration = Registration(None);
+
+    /// Whether the backend needs `rearm` calls (only poll(2) does).
+    #[inline(always)]
+    pub(crate) fn is_tracked(&self) -> bool {
+        self.0.is_some()
+    }
 
     /// Re-arms `interest`'s directions after the source saw `WouldBlock` or a
     /// short transfer.
