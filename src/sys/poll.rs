@@ -21,7 +21,7 @@
 //!   polling thread itself therefore costs no syscall.
 //!
 //! Costs: a wait is O(n) in registered fds, as poll(2) itself is. Finding an
-//! fd for a change is a hash lookup, removal is `swap_remove`, and delivery
+//! fd for a change is one lookup in a table indexed by fd, removal is `swap_remove`, and delivery
 //! walks the array once, stopping when every ready fd is found; nothing is
 //! allocated per wait.
 
