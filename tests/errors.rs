@@ -192,10 +192,7 @@ fn polling_with_zero_capacity_events_is_invalid_input() {
     for_each_backend(|poll| {
         // Something is ready, so a poll that wrongly went ahead would not
         // block; and the timeout bounds it anyway.
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(0), Interest::READABLE)
-            .unwrap();
+        let (mut sender, _receiver) = util::registered_pipe(poll, 0, Interest::READABLE);
         sender.write_all(b"x").unwrap();
 
         let mut empty = Events::with_capacity(0);

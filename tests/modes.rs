@@ -19,10 +19,7 @@ const RECEIVER: usize = 1;
 #[test]
 fn edge_readable_is_reported_again_only_after_would_block() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
 
         sender.write_all(b"12345678").unwrap();
@@ -50,10 +47,7 @@ fn edge_readable_is_reported_again_only_after_would_block() {
 #[test]
 fn edge_short_read_rearms_without_a_second_read() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
         let mut buf = [0u8; 64];
 
@@ -113,10 +107,8 @@ fn edge_writable_is_reported_again_after_would_block_and_room() {
 #[test]
 fn level_readable_is_reported_on_every_poll_until_drained() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE.level())
-            .unwrap();
+        let (mut sender, mut receiver) =
+            util::registered_pipe(poll, RECEIVER, Interest::READABLE.level());
         let mut events = Events::with_capacity(8);
 
         sender.write_all(b"level").unwrap();
@@ -156,10 +148,8 @@ fn level_writable_is_reported_on_every_poll_while_there_is_room() {
 #[test]
 fn oneshot_is_reported_once_until_reregistered() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE.oneshot())
-            .unwrap();
+        let (mut sender, mut receiver) =
+            util::registered_pipe(poll, RECEIVER, Interest::READABLE.oneshot());
         let mut events = Events::with_capacity(8);
 
         sender.write_all(b"one").unwrap();
@@ -193,10 +183,7 @@ fn oneshot_is_reported_once_until_reregistered() {
 #[test]
 fn reregister_with_data_waiting_reports_it_immediately_in_every_mode() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
         sender.write_all(b"waiting").unwrap();
         expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
@@ -223,10 +210,7 @@ fn reregister_with_data_waiting_reports_it_immediately_in_every_mode() {
 #[test]
 fn reregister_replaces_token_and_interest() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(1), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
         let mut events = Events::with_capacity(8);
         sender.write_all(b"x").unwrap();
         expect_events(poll, &mut events, &[Expect::readable(1)]);
@@ -279,10 +263,8 @@ fn reregister_can_switch_direction_on_a_sender() {
 #[test]
 fn deregistered_source_gets_no_events() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE.level())
-            .unwrap();
+        let (mut sender, mut receiver) =
+            util::registered_pipe(poll, RECEIVER, Interest::READABLE.level());
         poll.registry()
             .register(&mut sender, Token(SENDER), Interest::WRITABLE.level())
             .unwrap();

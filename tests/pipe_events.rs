@@ -83,10 +83,7 @@ fn dropped_sender_makes_empty_receiver_read_closed_not_readable() {
 #[test]
 fn dropped_sender_with_bytes_unread_reports_readable_and_read_closed() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
 
         sender.write_all(b"left behind").unwrap();
@@ -108,10 +105,7 @@ fn dropped_sender_with_bytes_unread_reports_readable_and_read_closed() {
 #[test]
 fn hangup_after_unread_readable_edge_still_reports_readable() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
 
         sender.write_all(b"abc").unwrap();
@@ -145,10 +139,7 @@ fn hangup_is_reported_once_in_edge_mode() {
 #[test]
 fn hangup_with_bytes_is_one_event_so_a_short_read_must_continue_to_eof() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
 
         sender.write_all(b"last words").unwrap();
@@ -300,10 +291,7 @@ fn cat_child_echoes_bytes_through_the_loop() {
 #[test]
 fn read_and_write_work_through_shared_references() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
 
         let mut shared_sender: &Sender = &sender;
@@ -329,10 +317,7 @@ fn read_and_write_work_through_shared_references() {
 #[test]
 fn vectored_write_and_read_move_every_slice() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
 
         let n = sender
@@ -463,10 +448,7 @@ fn owned_fd_round_trip_keeps_a_working_pipe() {
 #[test]
 fn registered_end_rebuilt_from_raw_fd_rearms_after_reregister() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
-            .unwrap();
+        let (mut sender, receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
         let mut events = Events::with_capacity(8);
         sender.write_all(b"first").unwrap();
         expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);

@@ -104,10 +104,8 @@ fn reregister_from_another_thread_takes_effect_during_a_blocked_poll() {
 #[test]
 fn oneshot_rearmed_from_another_thread_reports_waiting_bytes() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(1), Interest::READABLE.oneshot())
-            .unwrap();
+        let (mut sender, mut receiver) =
+            util::registered_pipe(poll, 1, Interest::READABLE.oneshot());
         let mut events = Events::with_capacity(8);
         sender.write_all(b"x").unwrap();
         expect_events(poll, &mut events, &[Expect::readable(1)]);
@@ -135,10 +133,7 @@ fn oneshot_rearmed_from_another_thread_reports_waiting_bytes() {
 #[test]
 fn edge_rearm_from_another_thread_reaches_a_blocked_poll() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(1), Interest::READABLE)
-            .unwrap();
+        let (mut sender, receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
         let mut events = Events::with_capacity(8);
         let poller = Poller::current();
 
@@ -393,10 +388,7 @@ fn events_smaller_than_the_ready_set_deliver_the_rest_next_time() {
 #[test]
 fn events_of_capacity_one_still_deliver_wakers_and_fds() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(1), Interest::READABLE)
-            .unwrap();
+        let (mut sender, _receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
         let waker = Waker::new(poll.registry(), Token(WAKE)).unwrap();
         let second = Waker::new(poll.registry(), Token(WAKE2)).unwrap();
         sender.write_all(b"fd").unwrap();
@@ -419,10 +411,7 @@ fn events_of_capacity_one_still_deliver_wakers_and_fds() {
 #[test]
 fn zero_timeout_returns_ready_events() {
     for_each_backend(|poll| {
-        let (mut sender, mut receiver) = pipe::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(1), Interest::READABLE)
-            .unwrap();
+        let (mut sender, _receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
         let waker = Waker::new(poll.registry(), Token(WAKE)).unwrap();
         let mut events = Events::with_capacity(8);
 

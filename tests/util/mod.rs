@@ -303,3 +303,17 @@ impl Poller {
         std::thread::sleep(QUIET);
     }
 }
+
+/// A new pipe whose receiver is registered with `poll` under `token`.
+#[track_caller]
+pub fn registered_pipe(
+    poll: &pipeloop::Poll,
+    token: usize,
+    interest: pipeloop::Interest,
+) -> (pipeloop::pipe::Sender, pipeloop::pipe::Receiver) {
+    let (sender, mut receiver) = pipeloop::pipe::new().expect("pipe::new");
+    poll.registry()
+        .register(&mut receiver, Token(token), interest)
+        .expect("register the receiver");
+    (sender, receiver)
+}
