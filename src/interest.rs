@@ -27,11 +27,13 @@ const MODES: u8 = LEVEL | ONESHOT;
 /// [`Source`](crate::event::Source) keeps mio's signature. Every backend
 /// honours all three:
 ///
-/// - **edge** (the default, as in mio): readiness is reported once when it
-///   appears. It is reported again only after an operation on the source
-///   returned [`WouldBlock`](std::io::ErrorKind::WouldBlock), or, for
-///   pipeloop's own pipes, after a short read or write (see
-///   [`pipe`](crate::pipe)). Drain the source before polling again.
+/// - **edge** (the default, as in mio): readiness is reported when it
+///   appears. Once an operation on the source returned
+///   [`WouldBlock`](std::io::ErrorKind::WouldBlock) (or, for pipeloop's own
+///   pipes, after a short read or write, see [`pipe`](crate::pipe)), the next
+///   readiness is reported again: drain the source before polling again.
+///   Before that, a backend may or may not report more (epoll reports every
+///   write to a pipe, poll(2) does not); never rely on such extra events.
 /// - **level** ([`level`](Interest::level)): readiness is reported on every
 ///   poll for as long as it lasts.
 /// - **oneshot** ([`oneshot`](Interest::oneshot)): readiness is reported

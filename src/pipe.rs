@@ -41,7 +41,11 @@
 //! [`is_read_closed`](crate::Event::is_read_closed) is the last one. The
 //! writer is gone, nothing more can arrive and nothing more is reported, so
 //! read until end of file (a read that returns 0) instead of stopping at a
-//! short read.
+//! short read. (A named pipe, a FIFO, can get a new writer later; to hear
+//! from it, reregister the receiver after end of file.)
+//!
+//! Clones made with [`try_clone`](Receiver::try_clone) share the
+//! registration: reading or writing through any of them re-arms it.
 //!
 //! # Atomic writes: `PIPE_BUF`
 //!
@@ -67,6 +71,12 @@
 //! `Sender` and `Receiver` are `Send` and `Sync`: several threads may read or
 //! write through `&Receiver` / `&Sender` at once (each call is one syscall;
 //! see `PIPE_BUF` for when writes do not interleave).
+//!
+//! # Lifetimes
+//!
+//! On the poll(2) backend a registered end (and a [`Waker`](crate::Waker))
+//! keeps the backend's table alive, with its internal pipe (two fds), until
+//! the end is dropped, even if the `Poll` is dropped first.
 //!
 //! # Giving the fd away
 //!
@@ -239,14 +249,14 @@ pub struct Receiver {
     inner: End,
 }
 
-/// What both ends share: the fd, and the registration that lets the poll(2)
-/// backend emulate edge mode (empty on epoll).
+/// What both ends share: the fd, and the registrations that let the poll(2)
+/// backend emulate edge mode (nothing on epoll), shared with clones.
 ///
-/// `reg` is declared first so that it is dropped first: the poll(2) backend
+/// `regs` is declared first so that it is dropped first: the poll(2) backend
 /// forgets the fd before it is closed, so a new fd given the same number
 /// can be registered at once.
 struct End {
-    reg: sys::Registration,
+    regs: sys::Registrations,
     fd: OwnedFd,
 }
 
@@ -260,8 +270,8 @@ impl End {
     /// an empty buffer).
     #[inline(always)]
     fn after(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
-        // On epoll and kqueue there is nothing to re-arm: one branch.
-        if self.reg.is_tracked() {
+        // On epoll there is nothing to re-arm: one load and a branch.
+        if self.regs.needs_rearm() {
             self.rearm_if_used_up(direction, asked, result);
         }
     }
@@ -272,7 +282,7 @@ impl End {
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
         };
         if used_up {
-            self.reg.rearm(direction);
+            self.regs.rearm(direction);
         }
     }
 
@@ -281,14 +291,20 @@ impl End {
         F: FnOnce() -> io::Result<T>,
     {
         let result = f();
-        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            self.reg.rearm(direction);
+        if self.regs.needs_rearm()
+            && matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        {
+            self.regs.rearm(direction);
         }
         result
     }
 
+    /// A clone shares the registrations, so that reading or writing through
+    /// it re-arms them too.
     fn try_clone(&self) -> io::Result<End> {
-        Ok(End::from(self.fd.try_clone()?))
+        let fd = self.fd.try_clone()?;
+        let regs = self.regs.share(fd.as_raw_fd());
+        Ok(End { regs, fd })
     }
 
     fn register(
@@ -298,7 +314,7 @@ impl End {
         interests: Interest,
     ) -> io::Result<()> {
         let reg = registry.register_fd(self.raw(), token, interests)?;
-        self.reg.replace(reg);
+        self.regs.track(reg);
         Ok(())
     }
 
@@ -309,20 +325,20 @@ impl End {
         interests: Interest,
     ) -> io::Result<()> {
         let reg = registry.reregister_fd(self.raw(), token, interests)?;
-        self.reg.replace(reg);
+        self.regs.track(reg);
         Ok(())
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         registry.deregister_fd(self.raw())?;
-        self.reg.replace(sys::Registration::NONE);
+        self.regs.untrack(registry.selector());
         Ok(())
     }
 
     /// The fd, still registered if it was (as it would stay on epoll).
     fn into_fd(self) -> OwnedFd {
-        let End { fd, reg } = self;
-        reg.detach();
+        let End { regs, fd } = self;
+        regs.detach_own();
         fd
     }
 }
@@ -330,8 +346,8 @@ impl End {
 impl From<OwnedFd> for End {
     fn from(fd: OwnedFd) -> End {
         End {
+            regs: sys::Registrations::new(fd.as_raw_fd()),
             fd,
-            reg: sys::Registration::NONE,
         }
     }
 }
@@ -512,7 +528,7 @@ impl Sender {
 
     fn write_vectored_fd(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let result = sys::writev(self.inner.raw(), bufs);
-        let asked = bufs.iter().map(|b| b.len()).sum();
+        let asked = sys::iov_len(bufs);
         self.inner.after(Interest::WRITABLE, asked, &result);
         result
     }
@@ -527,7 +543,7 @@ impl Receiver {
     }
 
     fn read_vectored_fd(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let asked = bufs.iter().map(|b| b.len()).sum();
+        let asked = sys::iov_len(bufs);
         let result = sys::readv(self.inner.raw(), bufs);
         self.inner.after(Interest::READABLE, asked, &result);
         result

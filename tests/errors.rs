@@ -445,3 +445,38 @@ fn a_reused_fd_number_naming_another_file_can_be_registered() {
         unsafe { libc::close(fd) };
     });
 }
+
+/// The same with reregister and deregister: the number now names a file that
+/// was never registered, so both are `NotFound`, as on epoll (the poll(2)
+/// backend used to change the stale entry and return Ok).
+#[test]
+fn reregister_of_a_reused_fd_number_naming_another_file_is_not_found() {
+    for_each_backend(|poll| {
+        let (old_reader, mut old_writer) = std::io::pipe().unwrap();
+        let (new_reader, _new_writer) = std::io::pipe().unwrap();
+        let fd = old_reader.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(1), Interest::READABLE.oneshot())
+            .unwrap();
+        old_writer.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(4);
+        expect_events(poll, &mut events, &[Expect::readable(1)]);
+
+        // SAFETY: both fds are open; dup2 closes `fd`, which `old_reader`
+        // owns, so that value is forgotten instead of closing it again.
+        let ret = unsafe { libc::dup2(new_reader.as_raw_fd(), fd) };
+        assert_eq!(ret, fd, "dup2: {}", io::Error::last_os_error());
+        std::mem::forget(old_reader);
+
+        let again = poll
+            .registry()
+            .reregister(&mut SourceFd(&fd), Token(2), Interest::READABLE);
+        assert_error_kind(again, ErrorKind::NotFound);
+        assert_error_kind(
+            poll.registry().deregister(&mut SourceFd(&fd)),
+            ErrorKind::NotFound,
+        );
+        // SAFETY: `fd` is the dup2 copy, owned by nothing else.
+        unsafe { libc::close(fd) };
+    });
+}

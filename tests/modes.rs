@@ -471,3 +471,70 @@ fn interest_debug_names_directions_and_mode() {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     assert_eq!(format!("{:?}", Interest::PRIORITY), "PRIORITY, edge");
 }
+
+/// Reading through a `try_clone` of a registered receiver used up the edge
+/// of the registered one without re-arming it, so the poll(2) backend lost
+/// every later write. Clones now share the registration.
+#[test]
+fn a_short_read_through_a_clone_rearms_the_registered_receiver() {
+    for_each_backend(|poll| {
+        let (mut sender, receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
+        let mut clone = receiver.try_clone().unwrap();
+        let mut events = Events::with_capacity(4);
+        for round in 0..3u8 {
+            sender.write_all(&[round]).unwrap();
+            expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+            let mut buf = [0u8; 16];
+            assert_eq!(
+                clone.read(&mut buf).unwrap(),
+                1,
+                "a short read, round {round}"
+            );
+        }
+    });
+}
+
+/// The writing side of the same: a clone fills the pipe (`WouldBlock`), the
+/// reader drains it, and the registered sender must hear that it is writable.
+#[test]
+fn would_block_through_a_clone_rearms_the_registered_sender() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(4);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+
+        let clone = sender.try_clone().unwrap();
+        fill(&clone);
+        drain(&mut receiver);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+    });
+}
+
+/// One receiver registered with two `Poll`s: a short read re-arms it in both
+/// (registering with the second used to drop the first's re-arm).
+#[test]
+fn a_receiver_registered_with_two_polls_is_rearmed_in_both() {
+    for_each_backend(|first| {
+        let mut second = pipeloop::Poll::with_backend(pipeloop::Backend::Poll).unwrap();
+        let (mut sender, mut receiver) = util::registered_pipe(first, 1, Interest::READABLE);
+        second
+            .registry()
+            .register(&mut receiver, Token(2), Interest::READABLE)
+            .unwrap();
+        let (mut a, mut b) = (Events::with_capacity(4), Events::with_capacity(4));
+        for round in 0..3u8 {
+            sender.write_all(&[round]).unwrap();
+            expect_events(first, &mut a, &[Expect::readable(1)]);
+            expect_events(&mut second, &mut b, &[Expect::readable(2)]);
+            let mut buf = [0u8; 16];
+            assert_eq!(receiver.read(&mut buf).unwrap(), 1, "round {round}");
+        }
+        second.registry().deregister(&mut receiver).unwrap();
+        sender.write_all(b"x").unwrap();
+        expect_events(first, &mut a, &[Expect::readable(1)]);
+        expect_no_events(&mut second, &mut b);
+    });
+}

@@ -521,3 +521,23 @@ fn pipe_capacity_defaults_to_64_kib_and_can_grow() {
     assert!(fill(&sender) >= 1 << 20);
     assert_error_kind(sender.set_capacity(4096), ErrorKind::ResourceBusy);
 }
+
+/// `readv` is given at most 1024 buffers. Filling all of them is a full
+/// read, not a short one: it must not re-arm edge mode (the poll(2) backend
+/// used to count every buffer and report a spurious event).
+#[test]
+fn a_full_readv_of_more_than_1024_buffers_is_not_a_short_read() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = util::registered_pipe(poll, RECEIVER, Interest::READABLE);
+        let mut events = Events::with_capacity(4);
+        sender.write_all(&[7u8; 2000]).unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(RECEIVER)]);
+
+        let mut storage = vec![[0u8; 1]; 2000];
+        let mut bufs: Vec<IoSliceMut<'_>> =
+            storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        assert_eq!(receiver.read_vectored(&mut bufs).unwrap(), 1024);
+        expect_no_event_for(poll, &mut events, RECEIVER);
+        assert_eq!(util::drain(&mut receiver).len(), 2000 - 1024);
+    });
+}

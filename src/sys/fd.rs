@@ -78,10 +78,22 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// How many buffers one `readv`/`writev` is given. More than the system's
+/// `IOV_MAX` is EINVAL; it is 1024 on Linux, macOS and the BSDs. Passing the
+/// first 1024 and transferring less is what `Read`/`Write` allow.
+const IOV_MAX: usize = 1024;
+
 fn iov_count(len: usize) -> libc::c_int {
-    // Asking for more than IOV_MAX buffers is EINVAL; a partial transfer of
-    // the first IOV_MAX is what `Read`/`Write` allow.
-    len.min(1024) as libc::c_int
+    len.min(IOV_MAX) as libc::c_int
+}
+
+/// The bytes a `readv`/`writev` of `bufs` asks for: only the buffers it is
+/// really given count, so that a full transfer is not mistaken for a short
+/// one.
+pub(crate) fn iov_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
+    bufs.iter()
+        .take(IOV_MAX)
+        .fold(0, |sum, buf| sum.saturating_add(buf.len()))
 }
 
 #[inline]

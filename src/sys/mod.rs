@@ -33,11 +33,13 @@ pub(crate) mod poll;
 
 pub(crate) mod event;
 mod fd;
+mod registration;
 
 pub(crate) use event::RawEvent;
-pub(crate) use fd::{new_pipe, read, readv, set_nonblocking, write, writev};
+pub(crate) use fd::{iov_len, new_pipe, read, readv, set_nonblocking, write, writev};
 #[cfg(pipeloop_linux)]
 pub(crate) use fd::{pipe_capacity, set_pipe_capacity};
+pub(crate) use registration::{Registration, Registrations};
 
 use crate::Backend;
 
@@ -152,55 +154,6 @@ impl Selector {
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         dispatch!(self, s => s.select(events, timeout))
-    }
-}
-
-/// What a pipeloop-owned source (a pipe end) keeps about its registration.
-///
-/// On epoll this is empty: the kernel does everything. The poll(2) backend
-/// emulates edge triggering by disarming a direction once it is reported; the
-/// source re-arms it after `WouldBlock` or a short transfer. Dropping a
-/// `Registration` forgets the fd in the backend, as epoll does by itself when
-/// an fd is closed; [`detach`](Registration::detach) keeps it registered.
-#[derive(Debug, Default)]
-#[must_use = "dropping a Registration deregisters the fd on the poll(2) backend; call detach() to keep it"]
-pub(crate) struct Registration(Option<poll::Registration>);
-
-impl Registration {
-    pub(crate) const NONE: Registration = Registration(None);
-
-    /// Whether the backend needs `rearm` calls (only poll(2) does).
-    #[inline(always)]
-    pub(crate) fn is_tracked(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// Re-arms `interest`'s directions after the source saw `WouldBlock` or a
-    /// short transfer.
-    #[inline]
-    pub(crate) fn rearm(&self, interest: Interest) {
-        if let Some(reg) = &self.0 {
-            reg.rearm(interest);
-        }
-    }
-
-    /// Stops tracking the registration, leaving it in the backend.
-    pub(crate) fn detach(mut self) {
-        self.0 = None;
-    }
-
-    /// Tracks `new` instead, leaving the old registration in the backend
-    /// (it is either the same entry or one the caller removed).
-    pub(crate) fn replace(&mut self, new: Registration) {
-        std::mem::replace(self, new).detach();
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if let Some(reg) = self.0.take() {
-            reg.release();
-        }
     }
 }
 

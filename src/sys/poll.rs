@@ -78,6 +78,10 @@ struct State {
     /// starve the fds near the end of the array.
     cursor: usize,
     next_id: u64,
+    /// Entries dropped after POLLNVAL by the last wait, to be logged once the
+    /// lock is released: nothing that could call back into pipeloop (a
+    /// logger writing to a registered pipe) runs under the lock.
+    forgotten: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -254,21 +258,18 @@ impl State {
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
+    /// Adds `fd`; also says whether a stale entry for its number (another
+    /// file) was dropped, for the caller to log once the lock is released.
     fn insert(
         &mut self,
         fd: RawFd,
         token: Token,
         interest: Interest,
         file: FileId,
-    ) -> io::Result<u64> {
-        if let Some(i) = self.index.get(fd) {
-            if self.entries[i].file == file {
-                return Err(io::Error::from_raw_os_error(libc::EEXIST));
-            }
-            log::debug!(
-                "poll(2): fd {fd} was closed while registered and now names another file; replacing it"
-            );
-            self.remove(fd)?;
+    ) -> io::Result<(u64, bool)> {
+        let stale = self.drop_stale(fd, file);
+        if self.index.get(fd).is_some() {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
         self.next_id += 1;
         let entry = Entry {
@@ -284,10 +285,28 @@ impl State {
         self.index.set(fd, self.entries.len());
         self.pollfds.push(entry.pollfd());
         self.entries.push(entry);
-        Ok(entry.id)
+        Ok((entry.id, stale))
     }
 
-    fn update(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<u64> {
+    /// Removes the entry for `fd` if it was made for another file: its fd
+    /// was closed without being deregistered and the number reused. epoll
+    /// would have forgotten it; so does this backend, at the next change
+    /// that names the number.
+    fn drop_stale(&mut self, fd: RawFd, file: FileId) -> bool {
+        match self.index.get(fd) {
+            Some(i) if self.entries[i].file != file => self.remove(fd).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn update(
+        &mut self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+        file: FileId,
+    ) -> io::Result<u64> {
+        self.drop_stale(fd, file);
         let i = self.position(fd)?;
         let entry = Entry {
             token,
@@ -298,6 +317,12 @@ impl State {
         };
         self.set(i, entry);
         Ok(entry.id)
+    }
+
+    /// Removes `fd` if it is registered for `file` (`NotFound` otherwise).
+    fn remove_file(&mut self, fd: RawFd, file: FileId) -> io::Result<()> {
+        self.drop_stale(fd, file);
+        self.remove(fd)
     }
 
     fn remove(&mut self, fd: RawFd) -> io::Result<()> {
@@ -371,53 +396,70 @@ impl State {
             }
         }
         if closed {
-            self.forget_closed();
+            self.forgotten += self.forget_closed();
         }
     }
 
     /// Drops registrations whose fd was closed without deregistering (epoll
-    /// forgets those by itself). Rare, so a second walk is fine.
-    fn forget_closed(&mut self) {
+    /// forgets those by itself) and returns how many. Rare, so a second walk
+    /// is fine.
+    fn forget_closed(&mut self) -> usize {
+        let mut forgotten = 0;
         let mut i = 1;
         while i < self.entries.len() {
             if self.entries[i].closed {
-                log::debug!(
-                    "poll(2): fd {} was closed while registered; forgetting it",
-                    self.entries[i].fd
-                );
                 let fd = self.entries[i].fd;
                 let _ = self.remove(fd);
+                forgotten += 1;
             } else {
                 i += 1;
             }
         }
+        forgotten
     }
 }
 
-/// A map from fd number to position: a table indexed by the fd.
+/// A map from fd number to position. fds are small, dense integers, so below
+/// `DENSE` it is a table indexed by the fd (no hashing on the re-arm path);
+/// the rare fd above that (one `dup2`'d high, say) goes to a hash map, so the
+/// table never grows past `DENSE` slots.
 #[derive(Default)]
-struct FdIndex(Vec<u32>);
+struct FdIndex {
+    dense: Vec<u32>,
+    sparse: std::collections::HashMap<RawFd, u32>,
+}
 
 impl FdIndex {
     const ABSENT: u32 = u32::MAX;
+    const DENSE: usize = 1 << 16;
 
     fn get(&self, fd: RawFd) -> Option<usize> {
-        let slot = *self.0.get(usize::try_from(fd).ok()?)?;
+        let slot = match usize::try_from(fd).ok()? {
+            i if i < Self::DENSE => *self.dense.get(i)?,
+            _ => *self.sparse.get(&fd)?,
+        };
         (slot != Self::ABSENT).then_some(slot as usize)
     }
 
     /// `fd` is open (checked by the caller), so it is not negative.
     fn set(&mut self, fd: RawFd, position: usize) {
-        let fd = fd as usize;
-        if fd >= self.0.len() {
-            self.0.resize(fd + 1, Self::ABSENT);
+        let i = fd as usize;
+        if i >= Self::DENSE {
+            self.sparse.insert(fd, position as u32);
+            return;
         }
-        self.0[fd] = position as u32;
+        if i >= self.dense.len() {
+            self.dense.resize(i + 1, Self::ABSENT);
+        }
+        self.dense[i] = position as u32;
     }
 
     fn clear(&mut self, fd: RawFd) {
-        if let Some(slot) = self.0.get_mut(fd as usize) {
-            *slot = Self::ABSENT;
+        match self.dense.get_mut(fd as usize) {
+            Some(slot) => *slot = Self::ABSENT,
+            None => {
+                self.sparse.remove(&fd);
+            }
         }
     }
 }
@@ -448,16 +490,18 @@ impl Shared {
             Err(TryLockError::WouldBlock) => {}
         }
         self.waiting.fetch_add(1, SeqCst);
+        // Counted out even if `change` panicked, or the poller would wait for
+        // this change forever.
+        let _waiting = Waiting(self);
         self.notifier.notify();
         let mut state = lock(&self.state);
-        let result = change(&mut state);
-        if self.waiting.fetch_sub(1, SeqCst) == 1 {
-            self.done.notify_all();
-        }
-        result
+        change(&mut state)
     }
 
     /// Takes the table for a wait, letting waiting changes go first.
+    ///
+    /// (`Waiting` below is the other half: a changer that had to wait counts
+    /// itself out and wakes this loop.)
     fn lock_for_poll(&self) -> MutexGuard<'_, State> {
         let mut state = lock(&self.state);
         while self.waiting.load(SeqCst) > 0 {
@@ -470,10 +514,22 @@ impl Shared {
     }
 }
 
-/// Checks that `fd` is open, so that a bad fd is EBADF as on epoll.
-fn check_fd(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFD takes no argument and only reads the fd table.
-    cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(drop)
+/// A changer counted in `Shared::waiting`; dropping it counts it out, while
+/// the changer still holds the lock (locals drop in reverse order).
+struct Waiting<'a>(&'a Shared);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.0.waiting.fetch_sub(1, SeqCst) == 1 {
+            self.0.done.notify_all();
+        }
+    }
+}
+
+fn log_stale(fd: RawFd) {
+    log::debug!(
+        "poll(2): fd {fd} was closed while registered and now names another file; replaced"
+    );
 }
 
 impl Selector {
@@ -501,6 +557,7 @@ impl Selector {
             wakers: Vec::new(),
             cursor: 1,
             next_id: 0,
+            forgotten: 0,
         };
         let notifier = Notifier {
             read,
@@ -527,9 +584,12 @@ impl Selector {
         interest: Interest,
     ) -> io::Result<super::Registration> {
         let file = FileId::of(fd)?;
-        let id = self
+        let (id, stale) = self
             .shared
             .modify(|s| s.insert(fd, token, interest, file))?;
+        if stale {
+            log_stale(fd);
+        }
         Ok(self.registration(fd, id))
     }
 
@@ -539,14 +599,16 @@ impl Selector {
         token: Token,
         interest: Interest,
     ) -> io::Result<super::Registration> {
-        check_fd(fd)?;
-        let id = self.shared.modify(|s| s.update(fd, token, interest))?;
+        let file = FileId::of(fd)?;
+        let id = self
+            .shared
+            .modify(|s| s.update(fd, token, interest, file))?;
         Ok(self.registration(fd, id))
     }
 
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        check_fd(fd)?;
-        self.shared.modify(|s| s.remove(fd))
+        let file = FileId::of(fd)?;
+        self.shared.modify(|s| s.remove_file(fd, file))
     }
 
     fn registration(&self, fd: RawFd, id: u64) -> super::Registration {
@@ -589,7 +651,17 @@ impl Selector {
             self.shared.woken.store(true, SeqCst);
         }
         state.deliver_fds(left, events);
+        let forgotten = std::mem::take(&mut state.forgotten);
+        drop(state);
+        if forgotten > 0 {
+            log::debug!("poll(2): forgot {forgotten} fd(s) closed while registered (POLLNVAL)");
+        }
         Ok(())
+    }
+
+    /// Whether `reg` is an entry of this selector's table.
+    pub(crate) fn owns(&self, reg: &Registration) -> bool {
+        Arc::ptr_eq(&self.shared, &reg.shared)
     }
 
     pub(crate) fn waker(&self, token: Token) -> Waker {
@@ -614,6 +686,14 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub(crate) fn same_entry(&self, other: &Registration) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared) && self.fd == other.fd
+    }
+
     pub(crate) fn rearm(&self, interest: Interest) {
         self.shared.modify(|s| s.rearm(self.fd, self.id, interest));
     }
