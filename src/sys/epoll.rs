@@ -110,7 +110,11 @@ pub(crate) fn interest_flags(interest: Interest) -> u32 {
 /// `write` and nothing is read on the polling side: waking and seeing the
 /// wake costs two syscalls. The counter is only reset when a write would
 /// overflow it (`EAGAIN`), which takes 2^64 - 2 wakes. The pipe variant
-/// drains itself when the pipe is full, for the same reason.
+/// drains itself when the pipe is full, for the same reason; it relies on
+/// every pipe write waking epoll, which Linux did not do between 5.5 and
+/// 5.15 (only the write into an empty pipe woke it there). That is one more
+/// reason the eventfd is the default, and the pipe is kept only to measure
+/// against.
 #[derive(Debug)]
 pub(crate) enum Waker {
     EventFd(OwnedFd),
