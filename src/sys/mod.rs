@@ -33,12 +33,16 @@ pub(crate) mod poll;
 
 pub(crate) mod event;
 mod fd;
+mod fd_map;
+#[cfg(any(pipeloop_kqueue, test))]
+pub(crate) mod kevent;
 mod registration;
 
 pub(crate) use event::RawEvent;
 pub(crate) use fd::{iov_len, new_pipe, read, readv, set_nonblocking, write, writev};
 #[cfg(pipeloop_linux)]
 pub(crate) use fd::{pipe_capacity, set_pipe_capacity};
+pub(crate) use fd_map::{FdMap, FileId};
 pub(crate) use registration::{Registration, Registrations};
 
 use crate::Backend;

@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use super::event::{self, flags};
-use super::{RawEvent, cvt, drain};
+use super::{FdMap, FileId, RawEvent, cvt, drain};
 use crate::{Interest, Token};
 
 #[derive(Debug)]
@@ -72,7 +72,7 @@ struct State {
     /// Position of each registered fd in `pollfds` and `entries`, indexed
     /// by fd number: fds are small, dense integers, so a direct table beats
     /// hashing (this lookup is on the path of every edge re-arm).
-    index: FdIndex,
+    index: FdMap<u32>,
     wakers: Vec<Arc<WakerSlot>>,
     /// Where the next delivery starts, so that a small `Events` does not
     /// starve the fds near the end of the array.
@@ -100,31 +100,6 @@ struct Entry {
     id: u64,
     /// The file the fd referred to when registered.
     file: FileId,
-}
-
-/// Which file an fd refers to. An fd that was closed without being
-/// deregistered may be reused for another file before poll(2) reports it
-/// invalid; registering that new file is then allowed, as on epoll.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    /// `fstat`s `fd`, which also checks that it is open (EBADF otherwise).
-    fn of(fd: RawFd) -> io::Result<FileId> {
-        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: fstat writes a whole `stat` on success.
-        cvt(unsafe { libc::fstat(fd, stat.as_mut_ptr()) })?;
-        // SAFETY: fstat succeeded, so `stat` is initialised.
-        let stat = unsafe { stat.assume_init() };
-        #[allow(clippy::unnecessary_cast)] // the widths differ per OS
-        Ok(FileId {
-            dev: stat.st_dev as u64,
-            ino: stat.st_ino as u64,
-        })
-    }
 }
 
 #[derive(Debug)]
@@ -252,9 +227,13 @@ impl State {
         self.entries[i] = entry;
     }
 
+    /// Where `fd` is in `pollfds` and `entries`.
+    fn slot(&self, fd: RawFd) -> Option<usize> {
+        self.index.get(fd).map(|i| i as usize)
+    }
+
     fn position(&self, fd: RawFd) -> io::Result<usize> {
-        self.index
-            .get(fd)
+        self.slot(fd)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
@@ -268,7 +247,7 @@ impl State {
         file: FileId,
     ) -> io::Result<(u64, bool)> {
         let stale = self.drop_stale(fd, file);
-        if self.index.get(fd).is_some() {
+        if self.slot(fd).is_some() {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
         self.next_id += 1;
@@ -282,7 +261,7 @@ impl State {
             id: self.next_id,
             file,
         };
-        self.index.set(fd, self.entries.len());
+        self.index.set(fd, self.entries.len() as u32);
         self.pollfds.push(entry.pollfd());
         self.entries.push(entry);
         Ok((entry.id, stale))
@@ -293,7 +272,7 @@ impl State {
     /// would have forgotten it; so does this backend, at the next change
     /// that names the number.
     fn drop_stale(&mut self, fd: RawFd, file: FileId) -> bool {
-        match self.index.get(fd) {
+        match self.slot(fd) {
             Some(i) if self.entries[i].file != file => self.remove(fd).is_ok(),
             _ => false,
         }
@@ -327,18 +306,18 @@ impl State {
 
     fn remove(&mut self, fd: RawFd) -> io::Result<()> {
         let i = self.position(fd)?;
-        self.index.clear(fd);
+        self.index.remove(fd);
         self.pollfds.swap_remove(i);
         self.entries.swap_remove(i);
         if let Some(moved) = self.entries.get(i) {
-            self.index.set(moved.fd, i);
+            self.index.set(moved.fd, i as u32);
         }
         Ok(())
     }
 
     /// The position of `fd` if it is still the registration `id`.
     fn current(&self, fd: RawFd, id: u64) -> Option<usize> {
-        self.index.get(fd).filter(|&i| self.entries[i].id == id)
+        self.slot(fd).filter(|&i| self.entries[i].id == id)
     }
 
     fn rearm(&mut self, fd: RawFd, id: u64, interest: Interest) {
@@ -416,51 +395,6 @@ impl State {
             }
         }
         forgotten
-    }
-}
-
-/// A map from fd number to position. fds are small, dense integers, so below
-/// `DENSE` it is a table indexed by the fd (no hashing on the re-arm path);
-/// the rare fd above that (one `dup2`'d high, say) goes to a hash map, so the
-/// table never grows past `DENSE` slots.
-#[derive(Default)]
-struct FdIndex {
-    dense: Vec<u32>,
-    sparse: std::collections::HashMap<RawFd, u32>,
-}
-
-impl FdIndex {
-    const ABSENT: u32 = u32::MAX;
-    const DENSE: usize = 1 << 16;
-
-    fn get(&self, fd: RawFd) -> Option<usize> {
-        let slot = match usize::try_from(fd).ok()? {
-            i if i < Self::DENSE => *self.dense.get(i)?,
-            _ => *self.sparse.get(&fd)?,
-        };
-        (slot != Self::ABSENT).then_some(slot as usize)
-    }
-
-    /// `fd` is open (checked by the caller), so it is not negative.
-    fn set(&mut self, fd: RawFd, position: usize) {
-        let i = fd as usize;
-        if i >= Self::DENSE {
-            self.sparse.insert(fd, position as u32);
-            return;
-        }
-        if i >= self.dense.len() {
-            self.dense.resize(i + 1, Self::ABSENT);
-        }
-        self.dense[i] = position as u32;
-    }
-
-    fn clear(&mut self, fd: RawFd) {
-        match self.dense.get_mut(fd as usize) {
-            Some(slot) => *slot = Self::ABSENT,
-            None => {
-                self.sparse.remove(&fd);
-            }
-        }
     }
 }
 
@@ -553,7 +487,7 @@ impl Selector {
         let state = State {
             pollfds: vec![first],
             entries: vec![placeholder],
-            index: FdIndex::default(),
+            index: FdMap::default(),
             wakers: Vec::new(),
             cursor: 1,
             next_id: 0,
