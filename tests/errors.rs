@@ -247,6 +247,14 @@ impl Drop for Sigusr1Handler {
     }
 }
 
+/// A `pthread_t` to send to another thread: a pointer on some systems
+/// (macOS, the BSDs), which makes it `!Send` there.
+struct ThreadId(libc::pthread_t);
+
+// SAFETY: a thread id is a handle value for pthread_kill, never dereferenced
+// by this test.
+unsafe impl Send for ThreadId {}
+
 #[test]
 fn a_signal_during_poll_is_interrupted() {
     let _handler = Sigusr1Handler::install();
@@ -264,13 +272,15 @@ fn a_signal_during_poll_is_interrupted() {
         let result = std::thread::scope(|scope| {
             let poller = scope.spawn(|| {
                 // SAFETY: pthread_self has no preconditions.
-                tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+                tid_tx
+                    .send(ThreadId(unsafe { libc::pthread_self() }))
+                    .unwrap();
                 let mut events = Events::with_capacity(4);
                 let result = poll.poll(&mut events, Some(Duration::from_secs(60)));
                 let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
                 result_tx.send((result, tokens)).unwrap();
             });
-            let tid = tid_rx.recv().unwrap();
+            let ThreadId(tid) = tid_rx.recv().unwrap();
             let deadline = Instant::now() + Duration::from_secs(20);
             let result = loop {
                 // SAFETY: `tid` is the poller thread, which is joined only

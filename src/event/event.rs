@@ -81,7 +81,13 @@ impl Event {
     /// The reading side is closed: for a pipe receiver, every writer is gone.
     pub fn is_read_closed(&self) -> bool {
         let f = self.flags();
-        f & flags::HUP != 0 || (f & flags::IN != 0 && f & flags::RDHUP != 0)
+        // Only epoll (and poll(2) on Linux) has RDHUP: the peer shut down
+        // its writing side, reported with readable.
+        #[cfg(pipeloop_epoll)]
+        let rdhup = f & flags::IN != 0 && f & flags::RDHUP != 0;
+        #[cfg(not(pipeloop_epoll))]
+        let rdhup = false;
+        f & flags::HUP != 0 || rdhup
     }
 
     /// The writing side is closed: for a pipe sender, every reader is gone.

@@ -2,6 +2,7 @@ use std::fmt;
 
 use crate::event::Event;
 use crate::sys::RawEvent;
+use crate::sys::event::EventBuf;
 
 /// A buffer that [`Poll::poll`](crate::Poll::poll) fills with events.
 ///
@@ -25,7 +26,7 @@ use crate::sys::RawEvent;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Events {
-    pub(crate) inner: Vec<RawEvent>,
+    pub(crate) inner: EventBuf,
 }
 
 impl Events {
@@ -35,35 +36,35 @@ impl Events {
     /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error.
     pub fn with_capacity(capacity: usize) -> Events {
         Events {
-            inner: Vec::with_capacity(capacity),
+            inner: EventBuf::with_capacity(capacity),
         }
     }
 
     /// How many events a poll can return at most.
     pub fn capacity(&self) -> usize {
-        self.inner.capacity()
+        self.inner.events.capacity()
     }
 
     /// How many events the last poll returned.
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.inner.events.len()
     }
 
     /// Whether the last poll returned no events.
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.inner.events.is_empty()
     }
 
     /// The events of the last poll.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            inner: self.inner.iter(),
+            inner: self.inner.events.iter(),
         }
     }
 
     /// Forgets the events (polling does this itself).
     pub fn clear(&mut self) {
-        self.inner.clear();
+        self.inner.events.clear();
     }
 }
 

@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{RawEvent, Registration, cvt, drain, owned};
+use super::{PipeWaker, Registration, cvt, owned};
 use crate::{Interest, Token};
 
 #[derive(Debug)]
@@ -62,9 +62,10 @@ impl Selector {
 
     pub(crate) fn select(
         &self,
-        events: &mut Vec<RawEvent>,
+        buf: &mut super::event::EventBuf,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
+        let events = &mut buf.events;
         events.clear();
         let max = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
         // SAFETY: the buffer has room for `max` events; epoll_wait writes at
@@ -118,7 +119,7 @@ pub(crate) fn interest_flags(interest: Interest) -> u32 {
 #[derive(Debug)]
 pub(crate) enum Waker {
     EventFd(OwnedFd),
-    Pipe { read: OwnedFd, write: OwnedFd },
+    Pipe(PipeWaker),
 }
 
 impl Waker {
@@ -134,11 +135,11 @@ impl Waker {
     }
 
     pub(crate) fn new_pipe(selector: &Selector, token: Token) -> io::Result<Waker> {
-        let (read, write) = super::new_pipe()?;
+        let pipe = PipeWaker::new()?;
         selector
-            .register(read.as_raw_fd(), token, Interest::READABLE)?
+            .register(pipe.read_fd(), token, Interest::READABLE)?
             .detach();
-        Ok(Waker::Pipe { read, write })
+        Ok(Waker::Pipe(pipe))
     }
 
     pub(crate) fn wake(&self) -> io::Result<()> {
@@ -155,14 +156,7 @@ impl Waker {
                     other => other.map(drop),
                 }
             }
-            Waker::Pipe { read, write } => match super::write(write.as_raw_fd(), &[1]) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The pipe is full of earlier wakes: empty it, then wake.
-                    drain(read);
-                    super::write(write.as_raw_fd(), &[1]).map(drop)
-                }
-                other => other.map(drop),
-            },
+            Waker::Pipe(pipe) => pipe.wake(),
         }
     }
 }

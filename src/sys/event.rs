@@ -38,6 +38,7 @@ pub(crate) mod flags {
         pub(crate) const ERR: u32 = libc::POLLERR as u32;
         pub(crate) const HUP: u32 = libc::POLLHUP as u32;
         // Only Linux has POLLRDHUP; elsewhere a closed writer is POLLHUP.
+        // Nothing reads this bit where it is 0 (see `Event::is_read_closed`).
         pub(crate) const RDHUP: u32 = 0;
     }
 
@@ -95,6 +96,38 @@ pub(crate) mod flags {
         ),
     ];
 }
+
+/// What `Events` holds: the events in the shared format and, for kqueue,
+/// the kernel's buffer they are translated from. Both are allocated once, at
+/// `Events::with_capacity`, so polling never allocates.
+pub(crate) struct EventBuf {
+    pub(crate) events: Vec<RawEvent>,
+    #[cfg(pipeloop_kqueue)]
+    pub(crate) kevents: KeventBuf,
+}
+
+impl EventBuf {
+    pub(crate) fn with_capacity(capacity: usize) -> EventBuf {
+        EventBuf {
+            events: Vec::with_capacity(capacity),
+            #[cfg(pipeloop_kqueue)]
+            kevents: KeventBuf(Vec::with_capacity(capacity)),
+        }
+    }
+}
+
+/// kevent's `udata` is a pointer, which makes `Vec<kevent>` neither `Send`
+/// nor `Sync`; pipeloop only ever stores a token in it.
+#[cfg(pipeloop_kqueue)]
+pub(crate) struct KeventBuf(pub(crate) Vec<libc::kevent>);
+
+// SAFETY: `udata` holds a token number and is never dereferenced, so the
+// buffer is plain data.
+#[cfg(pipeloop_kqueue)]
+unsafe impl Send for KeventBuf {}
+// SAFETY: as above.
+#[cfg(pipeloop_kqueue)]
+unsafe impl Sync for KeventBuf {}
 
 pub(crate) fn new(token: Token, flags: u32) -> RawEvent {
     RawEvent {

@@ -29,10 +29,12 @@ use crate::{Interest, Token};
 
 #[cfg(pipeloop_epoll)]
 pub(crate) mod epoll;
+#[cfg(pipeloop_kqueue)]
+pub(crate) mod kqueue;
 pub(crate) mod poll;
 
 pub(crate) mod event;
-mod fd;
+pub(crate) mod fd;
 mod fd_map;
 #[cfg(any(pipeloop_kqueue, test))]
 pub(crate) mod kevent;
@@ -86,15 +88,19 @@ pub(crate) fn owned(fd: RawFd) -> OwnedFd {
 pub(crate) enum Selector {
     #[cfg(pipeloop_epoll)]
     Epoll(epoll::Selector),
+    #[cfg(pipeloop_kqueue)]
+    Kqueue(kqueue::Selector),
     Poll(poll::Selector),
 }
 
-/// Which backends this build has, best first. kqueue (macOS, iOS, the BSDs)
-/// joins as `sys/kqueue.rs`: a `cfg(pipeloop_kqueue)` alias in build.rs, a
-/// variant in `Selector` and `Waker`, and an entry here ahead of poll(2).
+/// Which backends this build has, best first. A new mechanism joins as
+/// `sys/<syscall>.rs`: a cfg group in build.rs, a variant in `Selector` and
+/// `Waker`, and an entry here ahead of poll(2).
 pub(crate) const BACKENDS: &[Backend] = &[
     #[cfg(pipeloop_epoll)]
     Backend::Epoll,
+    #[cfg(pipeloop_kqueue)]
+    Backend::Kqueue,
     Backend::Poll,
 ];
 
@@ -103,6 +109,8 @@ macro_rules! dispatch {
         match $self {
             #[cfg(pipeloop_epoll)]
             Selector::Epoll($s) => $call,
+            #[cfg(pipeloop_kqueue)]
+            Selector::Kqueue($s) => $call,
             Selector::Poll($s) => $call,
         }
     };
@@ -113,6 +121,8 @@ impl Selector {
         match backend {
             #[cfg(pipeloop_epoll)]
             Backend::Epoll => epoll::Selector::new().map(Selector::Epoll),
+            #[cfg(pipeloop_kqueue)]
+            Backend::Kqueue => kqueue::Selector::new().map(Selector::Kqueue),
             Backend::Poll => poll::Selector::new().map(Selector::Poll),
             #[allow(unreachable_patterns)]
             other => Err(io::Error::new(
@@ -126,6 +136,8 @@ impl Selector {
         match self {
             #[cfg(pipeloop_epoll)]
             Selector::Epoll(_) => Backend::Epoll,
+            #[cfg(pipeloop_kqueue)]
+            Selector::Kqueue(_) => Backend::Kqueue,
             Selector::Poll(_) => Backend::Poll,
         }
     }
@@ -154,10 +166,10 @@ impl Selector {
 
     pub(crate) fn select(
         &self,
-        events: &mut Vec<RawEvent>,
+        buf: &mut event::EventBuf,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
-        dispatch!(self, s => s.select(events, timeout))
+        dispatch!(self, s => s.select(buf, timeout))
     }
 }
 
@@ -166,6 +178,8 @@ impl Selector {
 pub(crate) enum Waker {
     #[cfg(pipeloop_epoll)]
     Epoll(epoll::Waker),
+    #[cfg(pipeloop_kqueue)]
+    Kqueue(kqueue::Waker),
     Poll(poll::Waker),
 }
 
@@ -174,6 +188,8 @@ impl Waker {
         match selector {
             #[cfg(pipeloop_epoll)]
             Selector::Epoll(s) => epoll::Waker::new(s, token).map(Waker::Epoll),
+            #[cfg(pipeloop_kqueue)]
+            Selector::Kqueue(s) => kqueue::Waker::new(s, token).map(Waker::Kqueue),
             Selector::Poll(s) => Ok(Waker::Poll(s.waker(token))),
         }
     }
@@ -190,6 +206,8 @@ impl Waker {
         match self {
             #[cfg(pipeloop_epoll)]
             Waker::Epoll(w) => w.wake(),
+            #[cfg(pipeloop_kqueue)]
+            Waker::Kqueue(w) => w.wake(),
             Waker::Poll(w) => w.wake(),
         }
     }
@@ -208,6 +226,40 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
                 .saturating_mul(1000)
                 .saturating_add(u64::from(t.subsec_nanos().div_ceil(1_000_000)));
             ms.min(libc::c_int::MAX as u64) as libc::c_int
+        }
+    }
+}
+
+/// A waker made of a pipe whose read end the backend watches,
+/// edge-triggered: `wake` writes a byte, and nothing reads on the polling
+/// side. When earlier wakes have filled the pipe, `wake` empties it first,
+/// so a wake is never lost to `EAGAIN`.
+#[cfg(any(pipeloop_epoll, all(pipeloop_kqueue, not(pipeloop_evfilt_user))))]
+#[derive(Debug)]
+pub(crate) struct PipeWaker {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+#[cfg(any(pipeloop_epoll, all(pipeloop_kqueue, not(pipeloop_evfilt_user))))]
+impl PipeWaker {
+    pub(crate) fn new() -> io::Result<PipeWaker> {
+        let (read, write) = new_pipe()?;
+        Ok(PipeWaker { read, write })
+    }
+
+    /// The fd to register, readable, edge-triggered.
+    pub(crate) fn read_fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        match write(self.write.as_raw_fd(), &[1]) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                drain(&self.read);
+                write(self.write.as_raw_fd(), &[1]).map(drop)
+            }
+            other => other.map(drop),
         }
     }
 }

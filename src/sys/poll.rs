@@ -546,18 +546,19 @@ impl Selector {
     }
 
     fn registration(&self, fd: RawFd, id: u64) -> super::Registration {
-        super::Registration(Some(Registration {
+        super::Registration::poll(Registration {
             shared: Arc::clone(&self.shared),
             fd,
             id,
-        }))
+        })
     }
 
     pub(crate) fn select(
         &self,
-        events: &mut Vec<RawEvent>,
+        buf: &mut super::event::EventBuf,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
+        let events = &mut buf.events;
         events.clear();
         let mut state = self.shared.lock_for_poll();
         // Announce the sleep before looking at `woken`; `Waker::wake` sets

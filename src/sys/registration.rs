@@ -5,24 +5,53 @@
 //! table in user space, so a pipe end must tell it two things: that an
 //! edge-triggered direction was used up (`WouldBlock` or a short transfer,
 //! so it can re-arm it), and that the registered fd is being closed (so it
-//! can forget it before the number is reused).
+//! can forget it before the number is reused). kqueue needs only the second:
+//! the kernel drops an fd's filters when it is closed, but the backend's own
+//! record of which filters the fd has (how it tells `AlreadyExists` from
+//! `NotFound`) must go too.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+#[cfg(pipeloop_kqueue)]
+use super::kqueue;
 use super::{Selector, poll};
 use crate::Interest;
 
-/// One registration of one fd with a backend that needs help (poll(2));
-/// empty otherwise. Dropping it forgets the fd in that backend;
-/// [`detach`](Registration::detach) keeps it registered.
+/// One registration of one fd with a backend that keeps state for it
+/// (poll(2), kqueue); empty on epoll. Dropping it forgets the fd in that
+/// backend; [`detach`](Registration::detach) keeps it registered.
 #[derive(Debug, Default)]
-#[must_use = "dropping a Registration deregisters the fd on the poll(2) backend; call detach() to keep it"]
-pub(crate) struct Registration(pub(super) Option<poll::Registration>);
+#[must_use = "dropping a Registration deregisters the fd on the poll(2) and kqueue backends; call detach() to keep it"]
+pub(crate) struct Registration(Option<Tracked>);
+
+#[derive(Debug)]
+enum Tracked {
+    Poll(poll::Registration),
+    #[cfg(pipeloop_kqueue)]
+    Kqueue(kqueue::Registration),
+}
 
 impl Registration {
+    /// What epoll returns: nothing to keep.
+    #[cfg(pipeloop_epoll)]
     pub(crate) const NONE: Registration = Registration(None);
+
+    pub(super) fn poll(reg: poll::Registration) -> Registration {
+        Registration(Some(Tracked::Poll(reg)))
+    }
+
+    #[cfg(pipeloop_kqueue)]
+    pub(super) fn kqueue(reg: kqueue::Registration) -> Registration {
+        Registration(Some(Tracked::Kqueue(reg)))
+    }
+
+    /// Whether short transfers must be reported (only poll(2) emulates
+    /// edges).
+    fn needs_rearm(&self) -> bool {
+        matches!(self.0, Some(Tracked::Poll(_)))
+    }
 
     /// Stops tracking the registration, leaving it in the backend.
     pub(crate) fn detach(mut self) {
@@ -30,7 +59,7 @@ impl Registration {
     }
 
     fn rearm(&self, interest: Interest) {
-        if let Some(reg) = &self.0 {
+        if let Some(Tracked::Poll(reg)) = &self.0 {
             reg.rearm(interest);
         }
     }
@@ -38,27 +67,39 @@ impl Registration {
     /// Whether both name the same fd in the same backend table.
     fn same_entry(&self, other: &Registration) -> bool {
         match (&self.0, &other.0) {
-            (Some(a), Some(b)) => a.same_entry(b),
+            (Some(Tracked::Poll(a)), Some(Tracked::Poll(b))) => a.same_entry(b),
+            #[cfg(pipeloop_kqueue)]
+            (Some(Tracked::Kqueue(a)), Some(Tracked::Kqueue(b))) => a.same_entry(b),
             _ => false,
         }
     }
 
     fn belongs_to(&self, selector: &Selector) -> bool {
         match (&self.0, selector) {
-            (Some(reg), Selector::Poll(s)) => s.owns(reg),
+            (Some(Tracked::Poll(reg)), Selector::Poll(s)) => s.owns(reg),
+            #[cfg(pipeloop_kqueue)]
+            (Some(Tracked::Kqueue(reg)), Selector::Kqueue(s)) => s.owns(reg),
             _ => false,
         }
     }
 
     fn fd(&self) -> Option<RawFd> {
-        self.0.as_ref().map(poll::Registration::fd)
+        match &self.0 {
+            Some(Tracked::Poll(reg)) => Some(reg.fd()),
+            #[cfg(pipeloop_kqueue)]
+            Some(Tracked::Kqueue(reg)) => Some(reg.fd()),
+            None => None,
+        }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(reg) = self.0.take() {
-            reg.release();
+        match self.0.take() {
+            Some(Tracked::Poll(reg)) => reg.release(),
+            #[cfg(pipeloop_kqueue)]
+            Some(Tracked::Kqueue(reg)) => reg.release(),
+            None => {}
         }
     }
 }
@@ -77,8 +118,9 @@ pub(crate) struct Registrations {
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// `list` is not empty; read on every short transfer, so kept apart.
-    any: AtomicBool,
+    /// `list` has a poll(2) registration, which wants re-arming; read on
+    /// every short transfer, so kept apart from the lock.
+    rearm: AtomicBool,
     list: Mutex<Vec<Registration>>,
 }
 
@@ -107,7 +149,7 @@ impl Registrations {
     /// epoll.
     #[inline(always)]
     pub(crate) fn needs_rearm(&self) -> bool {
-        self.shared.get().is_some_and(|s| s.any.load(Relaxed))
+        self.shared.get().is_some_and(|s| s.rearm.load(Relaxed))
     }
 
     pub(crate) fn rearm(&self, interest: Interest) {
@@ -126,11 +168,13 @@ impl Registrations {
         }
         let shared = self.shared.get_or_init(Default::default);
         let mut list = shared.lock();
+        if reg.needs_rearm() {
+            shared.rearm.store(true, Relaxed);
+        }
         match list.iter_mut().find(|r| r.same_entry(&reg)) {
             Some(old) => std::mem::replace(old, reg).detach(),
             None => list.push(reg),
         }
-        shared.any.store(true, Relaxed);
     }
 
     /// Forgets this handle's registration with `selector`, which the caller
@@ -165,7 +209,9 @@ impl Registrations {
                 i += 1;
             }
         }
-        shared.any.store(!list.is_empty(), Relaxed);
+        shared
+            .rearm
+            .store(list.iter().any(Registration::needs_rearm), Relaxed);
         taken
     }
 }

@@ -1,0 +1,486 @@
+//! The benchmark's driver: arguments, calibration, the tables. Linux only
+//! (the raw baselines use epoll and eventfd directly); see pingpong.rs.
+
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::competitors::{Active, PipeLib, WakerLib, with_mio, with_polling};
+
+const CASES: [&str; 4] = ["pingpong", "idle", "idle-fixed", "waker"];
+const IDLE_N: [usize; 4] = [1, 100, 1_000, 10_000];
+
+struct Args {
+    only: Vec<String>,
+    libs: Vec<String>,
+    idle_n: Vec<usize>,
+    /// Fixed number of timed rounds; `None` calibrates to `target`.
+    rounds: Option<u64>,
+    reps: usize,
+    target: Duration,
+    warmup: Option<u64>,
+}
+
+const USAGE: &str = "usage: pingpong [--quick] [--only pingpong,idle,idle-fixed,waker] [--lib NAME,..] \
+[--n N,..] [--rounds R] [--reps R] [--target-ms T] [--warmup W] [--list]";
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        only: Vec::new(),
+        libs: Vec::new(),
+        idle_n: IDLE_N.to_vec(),
+        rounds: None,
+        reps: 11,
+        target: Duration::from_millis(50),
+        warmup: None,
+    };
+    let mut reps = None;
+    let mut it = std::env::args().skip(1);
+    let list = |v: String| -> Vec<String> { v.split(',').map(str::to_owned).collect() };
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
+        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+        match arg.as_str() {
+            // `cargo bench` passes `--bench` to harness = false binaries.
+            "--bench" => {}
+            "--quick" => {
+                args.target = Duration::from_millis(2);
+                reps = reps.or(Some(3));
+            }
+            "--only" => args.only.extend(list(value()?)),
+            "--lib" => args.libs.extend(list(value()?)),
+            "--n" => {
+                args.idle_n = list(value()?)
+                    .into_iter()
+                    .map(|v| number(v).map(|n| n as usize))
+                    .collect::<Result<_, _>>()?
+            }
+            "--rounds" => args.rounds = Some(number(value()?)?),
+            "--reps" => reps = Some(number(value()?)? as usize),
+            "--target-ms" => args.target = Duration::from_millis(number(value()?)?),
+            "--warmup" => args.warmup = Some(number(value()?)?),
+            "--list" => {
+                println!("cases: {}", CASES.join(", "));
+                let pipes: Vec<_> = PipeLib::ALL.iter().map(|l| l.name()).collect();
+                let idle: Vec<_> = PipeLib::IDLE.iter().map(|l| l.name()).collect();
+                let wakers: Vec<_> = WakerLib::ALL.iter().map(|l| l.name()).collect();
+                println!("pingpong libraries: {}", pipes.join(", "));
+                println!("idle libraries: {}", idle.join(", "));
+                println!("waker libraries: {}", wakers.join(", "));
+                return Ok(None);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    for case in &args.only {
+        if !CASES.contains(&case.as_str()) {
+            return Err(format!("unknown case {case:?} (expected one of {CASES:?})"));
+        }
+    }
+    for lib in &args.libs {
+        if PipeLib::from_name(lib).is_none() && WakerLib::from_name(lib).is_none() {
+            return Err(format!("unknown library {lib:?} (see --list)"));
+        }
+    }
+    args.reps = reps.unwrap_or(if args.rounds.is_some() { 1 } else { args.reps });
+    if args.reps == 0 || args.idle_n.contains(&0) || args.rounds == Some(0) {
+        return Err("--reps, --n and --rounds must be at least 1".into());
+    }
+    Ok(Some(args))
+}
+
+impl Args {
+    fn runs(&self, case: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|c| c == case)
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.libs.is_empty() || self.libs.iter().any(|l| l == name)
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (and, if that is below
+/// what the largest idle case needs, tries to raise the hard limit too,
+/// which root may). Returns how many pipes fit.
+fn raise_fd_limit(wanted_pipes: usize) -> io::Result<(usize, String)> {
+    // Fds besides the pipes: stdio, the poller's own, slack.
+    const SPARE: u64 = 32;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let before = (lim.rlim_cur, lim.rlim_max);
+    let needed = wanted_pipes as u64 * 2 + SPARE;
+    if lim.rlim_max < needed {
+        let raised = libc::rlimit {
+            rlim_cur: needed,
+            rlim_max: needed,
+        };
+        // SAFETY: a valid rlimit; failure (EPERM without CAP_SYS_RESOURCE)
+        // leaves the limit unchanged.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
+    }
+    let soft = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: a valid rlimit whose soft limit is the hard limit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        // Valgrind, for one, refuses; carry on with the soft limit.
+        lim.rlim_cur = soft;
+    }
+    let fit = (lim.rlim_cur.saturating_sub(SPARE) / 2).min(usize::MAX as u64) as usize;
+    let note = format!(
+        "RLIMIT_NOFILE soft/hard {}/{} -> {}/{}: room for {} pipes",
+        before.0, before.1, lim.rlim_cur, lim.rlim_max, fit
+    );
+    Ok((fit, note))
+}
+
+fn machine() -> String {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid utsname to fill.
+    let kernel = if unsafe { libc::uname(&mut uts) } == 0 {
+        let field = |f: &[libc::c_char]| {
+            let bytes: Vec<u8> = f
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| c as u8)
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        format!(
+            "{} {} {}",
+            field(&uts.sysname),
+            field(&uts.release),
+            field(&uts.machine)
+        )
+    } else {
+        "unknown kernel".into()
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{kernel}, {cpus} CPU(s) available")
+}
+
+/// Timing of one library in one case: ns per operation, one per repetition.
+struct Timing {
+    name: &'static str,
+    idiom: &'static str,
+    ns: Vec<f64>,
+}
+
+impl Timing {
+    fn median(&self) -> f64 {
+        let mut v = self.ns.clone();
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        }
+    }
+
+    fn min(&self) -> f64 {
+        self.ns.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    fn max(&self) -> f64 {
+        self.ns.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+type RunFn<'a> = Box<dyn Fn(u64, u64) -> io::Result<Duration> + 'a>;
+
+/// Calibrates each runner to the target time (unless `--rounds`), then runs
+/// `reps` repetitions, interleaving the libraries so that drift on a busy
+/// machine hits them all alike.
+fn measure(
+    args: &Args,
+    runners: Vec<(&'static str, &'static str, RunFn<'_>)>,
+) -> io::Result<Vec<Timing>> {
+    let mut plans = Vec::new();
+    for (name, _, run) in &runners {
+        let (rounds, warmup) = match args.rounds {
+            Some(rounds) => (rounds, args.warmup.unwrap_or(1_000)),
+            None => {
+                let probe = 200;
+                let took = run(50, probe)?;
+                let per = took.as_secs_f64() / probe as f64;
+                let rounds = (args.target.as_secs_f64() / per.max(1e-9)) as u64;
+                let rounds = rounds.clamp(100, 10_000_000);
+                (rounds, args.warmup.unwrap_or((rounds / 4).min(1_000)))
+            }
+        };
+        log_progress(&format!("  {name}: {rounds} rounds x {} reps", args.reps));
+        plans.push((rounds, warmup));
+    }
+    let mut timings: Vec<Timing> = runners
+        .iter()
+        .map(|(name, idiom, _)| Timing {
+            name,
+            idiom,
+            ns: Vec::new(),
+        })
+        .collect();
+    for rep in 0..args.reps {
+        for j in 0..runners.len() {
+            let i = (j + rep) % runners.len();
+            let (rounds, warmup) = plans[i];
+            let took = (runners[i].2)(warmup, rounds)?;
+            timings[i].ns.push(took.as_nanos() as f64 / rounds as f64);
+        }
+    }
+    Ok(timings)
+}
+
+fn log_progress(msg: &str) {
+    eprintln!("{msg}");
+}
+
+fn find<'a>(timings: &'a [Timing], name: &str) -> Option<&'a Timing> {
+    timings.iter().find(|t| t.name == name)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn pingpong(args: &Args) -> io::Result<()> {
+    let libs: Vec<PipeLib> = PipeLib::ALL
+        .into_iter()
+        .filter(|l| args.wants(l.name()))
+        .collect();
+    if libs.is_empty() {
+        return Ok(());
+    }
+    log_progress("pingpong: calibrating");
+    let runners = libs
+        .iter()
+        .map(|&lib| {
+            let run: RunFn<'_> = Box::new(move |w, r| lib.run(1, Active::Rotating, w, r));
+            (lib.name(), lib.idiom(), run)
+        })
+        .collect();
+    let t = measure(args, runners)?;
+    let median = |name| find(&t, name).map(Timing::median);
+    println!("\n## pingpong: one pipe, write 1 byte + poll + read (ns per round trip)\n");
+    println!("| library | median | min | max | ÷ mio | ÷ raw-epoll | ÷ raw-poll | idiom |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    for row in &t {
+        let m = Some(row.median());
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
+            row.name,
+            row.median(),
+            row.min(),
+            row.max(),
+            ratio(m, median("mio")),
+            ratio(m, median("raw-epoll")),
+            ratio(m, median("raw-poll")),
+            row.idiom
+        );
+    }
+    Ok(())
+}
+
+fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
+    let libs: Vec<PipeLib> = PipeLib::IDLE
+        .into_iter()
+        .filter(|l| args.wants(l.name()))
+        .collect();
+    if libs.is_empty() {
+        return Ok(());
+    }
+    let mut ns = Vec::new();
+    for &asked in &args.idle_n {
+        let n = asked.min(max_pipes);
+        if n != asked {
+            println!("\nnote: N = {asked} capped to {n} by RLIMIT_NOFILE (2 fds per pipe)");
+        }
+        if !ns.contains(&n) {
+            ns.push(n);
+        }
+    }
+    let mut columns = Vec::new();
+    for &n in &ns {
+        log_progress(&format!("idle N={n} ({active:?}): calibrating"));
+        let runners = libs
+            .iter()
+            .map(|&lib| {
+                let run: RunFn<'_> = Box::new(move |w, r| lib.run(n, active, w, r));
+                (lib.name(), lib.idiom(), run)
+            })
+            .collect();
+        columns.push(measure(args, runners)?);
+    }
+    match active {
+        Active::Rotating => println!(
+            "\n## idle: N registered pipes, a different one active each round (ns per event, median)\n"
+        ),
+        Active::Last => println!(
+            "\n## idle-fixed: N registered pipes, always the last one active (ns per event, median)\n"
+        ),
+    }
+    let head: Vec<String> = ns.iter().map(|n| format!("N={n}")).collect();
+    println!("| library | {} |", head.join(" | "));
+    println!("|---|{}", "---:|".repeat(ns.len()));
+    for (i, lib) in libs.iter().enumerate() {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{:.0}", c[i].median()))
+            .collect();
+        println!("| {} | {} |", lib.name(), cells.join(" | "));
+    }
+    let row = |label: &str, a: &str, b: &str| {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                ratio(
+                    find(c, a).map(Timing::median),
+                    find(c, b).map(Timing::median),
+                )
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    row("pipeloop-epoll-edge ÷ mio", "pipeloop-epoll-edge", "mio");
+    row(
+        "pipeloop-epoll-edge ÷ raw-epoll",
+        "pipeloop-epoll-edge",
+        "raw-epoll",
+    );
+    row("pipeloop-poll-edge ÷ mio", "pipeloop-poll-edge", "mio");
+    row(
+        "pipeloop-poll-edge ÷ polling",
+        "pipeloop-poll-edge",
+        "polling",
+    );
+    row(
+        "pipeloop-poll-edge ÷ raw-poll",
+        "pipeloop-poll-edge",
+        "raw-poll",
+    );
+    let first = |name| {
+        columns
+            .first()
+            .and_then(|c| find(c, name))
+            .map(Timing::median)
+    };
+    for name in ["pipeloop-epoll-edge", "mio", "raw-epoll"] {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| ratio(find(c, name).map(Timing::median), first(name)))
+            .collect();
+        println!("| {name}: ÷ its N={} | {} |", ns[0], cells.join(" | "));
+    }
+    Ok(())
+}
+
+fn waker(args: &Args) -> io::Result<()> {
+    let libs: Vec<WakerLib> = WakerLib::ALL
+        .into_iter()
+        .filter(|l| args.wants(l.name()))
+        .collect();
+    if libs.is_empty() {
+        return Ok(());
+    }
+    log_progress("waker: calibrating");
+    let runners = libs
+        .iter()
+        .map(|&lib| {
+            let run: RunFn<'_> = Box::new(move |w, r| lib.run(w, r));
+            (lib.name(), lib.idiom(), run)
+        })
+        .collect();
+    let t = measure(args, runners)?;
+    let median = |name| find(&t, name).map(Timing::median);
+    println!("\n## waker: wake() + the poll that sees it (ns per wake)\n");
+    println!("| waker | median | min | max | ÷ mio | idiom |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for row in &t {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            row.name,
+            row.median(),
+            row.min(),
+            row.max(),
+            ratio(Some(row.median()), median("mio")),
+            row.idiom
+        );
+    }
+    println!(
+        "\neventfd ÷ pipe (pipeloop epoll wakers): {}",
+        ratio(
+            median("pipeloop-epoll-eventfd"),
+            median("pipeloop-epoll-pipe")
+        )
+    );
+    Ok(())
+}
+
+fn run(args: &Args) -> io::Result<()> {
+    let wanted = if args.runs("idle") || args.runs("idle-fixed") {
+        args.idle_n.iter().copied().max().unwrap_or(1)
+    } else {
+        1
+    };
+    let (max_pipes, fd_note) = raise_fd_limit(wanted)?;
+    println!("# pipeloop ping-pong benchmark\n");
+    println!("- machine: {}", machine());
+    println!("- {fd_note}");
+    println!("- pipeloop backends: each row names its own (Poll::with_backend)");
+    println!("- mio backend: {}", with_mio::backend());
+    println!("- polling backend: {}", with_polling::backend());
+    match args.rounds {
+        Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.reps),
+        None => println!(
+            "- {} repetitions of ~{} ms per library, interleaved; ns per operation",
+            args.reps,
+            args.target.as_millis()
+        ),
+    }
+    if args.runs("pingpong") {
+        pingpong(args)?;
+    }
+    if args.runs("idle") {
+        idle(args, max_pipes, Active::Rotating)?;
+    }
+    if args.runs("idle-fixed") {
+        idle(args, max_pipes, Active::Last)?;
+    }
+    if args.runs("waker") {
+        waker(args)?;
+    }
+    Ok(())
+}
+
+pub fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pingpong: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
