@@ -5,7 +5,8 @@
 //! - [`pipe::new`] makes non-blocking, close-on-exec pipes whose ends are
 //!   event [`Source`](event::Source)s;
 //! - [`Poll`] waits on hand-written backends: epoll on Linux and Android,
-//!   poll(2) everywhere (chosen at run time, see [`Backend`]);
+//!   kqueue on macOS and the BSDs, poll(2) everywhere (chosen at run time,
+//!   see [`Backend`]);
 //! - [`Registry`], [`Token`], [`Interest`] and [`Events`] follow mio 1.x's
 //!   names and signatures, so mio code ports by changing paths. The trigger
 //!   mode (edge, level, oneshot) rides in the [`Interest`] and every backend

@@ -139,7 +139,8 @@ pub struct Poll {
 
 impl Poll {
     /// A `Poll` on this platform's best backend (epoll on Linux and Android,
-    /// poll(2) elsewhere), or on the one `PIPELOOP_BACKEND` names.
+    /// kqueue on macOS, iOS and the BSDs, poll(2) elsewhere), or on the one
+    /// `PIPELOOP_BACKEND` names.
     ///
     /// # Errors
     ///
