@@ -19,11 +19,11 @@ fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
             "pipeloop_kqueue",
             [&APPLE[..], &["freebsd", "netbsd", "openbsd", "dragonfly"]].concat(),
         ),
-        // kqueue systems whose EVFILT_USER the waker uses; the others (NetBSD
-        // before 10, OpenBSD) get a pipe.
+        // kqueue systems whose EVFILT_USER the waker uses; OpenBSD (which
+        // has it only since 2025) gets a pipe.
         (
             "pipeloop_evfilt_user",
-            [&APPLE[..], &["freebsd", "dragonfly"]].concat(),
+            [&APPLE[..], &["freebsd", "netbsd", "dragonfly"]].concat(),
         ),
         // kqueue1(O_CLOEXEC) in libc; elsewhere kqueue() then F_SETFD.
         ("pipeloop_kqueue1", vec!["netbsd"]),

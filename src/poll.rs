@@ -142,6 +142,11 @@ impl Poll {
     /// kqueue on macOS, iOS and the BSDs, poll(2) elsewhere), or on the one
     /// `PIPELOOP_BACKEND` names.
     ///
+    /// Without `PIPELOOP_BACKEND`, a backend the running kernel turns out not
+    /// to support (kqueue on NetBSD before 10) is passed over for the next
+    /// best; the choice is logged at `debug` level. A backend named in
+    /// `PIPELOOP_BACKEND` is never replaced by another.
+    ///
     /// # Errors
     ///
     /// - [`InvalidInput`](io::ErrorKind::InvalidInput) if `PIPELOOP_BACKEND`
@@ -150,13 +155,28 @@ impl Poll {
     ///   this system lacks (there is no silent fallback);
     /// - the OS error if the kernel object cannot be made (e.g. `EMFILE`).
     pub fn new() -> io::Result<Poll> {
-        let (backend, why) = match Backend::from_env()? {
-            Some(backend) => (backend, "PIPELOOP_BACKEND"),
-            None => (Backend::available()[0], "platform default"),
-        };
-        let poll = Poll::with_backend(backend)?;
-        log::debug!("pipeloop: using the {backend} backend ({why})");
-        Ok(poll)
+        if let Some(backend) = Backend::from_env()? {
+            let poll = Poll::with_backend(backend)?;
+            log::debug!("pipeloop: using the {backend} backend (PIPELOOP_BACKEND)");
+            return Ok(poll);
+        }
+        // The best backend this kernel supports: a build can carry one the
+        // running kernel is too old for (kqueue on NetBSD before 10). Only
+        // `Unsupported` moves on; any other error is returned.
+        let mut backends = Backend::available().iter().peekable();
+        while let Some(&backend) = backends.next() {
+            match Poll::with_backend(backend) {
+                Ok(poll) => {
+                    log::debug!("pipeloop: using the {backend} backend (platform default)");
+                    return Ok(poll);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Unsupported && backends.peek().is_some() => {
+                    log::debug!("pipeloop: the {backend} backend is unsupported here ({e})");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("Backend::available() always ends with poll(2)")
     }
 
     /// A `Poll` on the given backend.

@@ -69,25 +69,51 @@ pub(crate) struct Change {
     pub(crate) flags: u32,
 }
 
-/// The changes that take an fd from the filters in `old` to `new` (`None`:
-/// deregistered). Every change asks for a receipt (`EV_RECEIPT`), so each
-/// one's error comes back on its own. Adding a filter that exists updates
-/// its flags and token, which is how a reregister changes the mode.
-pub(crate) fn changes(old: u8, new: Option<Interest>, c: &Consts) -> ([Change; 2], usize) {
+/// The most changes one registration change needs: a delete and an add
+/// per filter.
+pub(crate) const MAX_CHANGES: usize = 4;
+
+/// The changes that take an fd from the registration `old` to `new` (`None`:
+/// not registered). Every change asks for a receipt (`EV_RECEIPT`), so each
+/// one's error comes back on its own.
+///
+/// Adding a filter that exists updates its token and re-enables it, but the
+/// kernels (FreeBSD, macOS, OpenBSD, DragonFly) keep the `EV_CLEAR` and
+/// `EV_DISPATCH` it was created with. So when the mode changes, a kept
+/// filter is deleted and added again; the new one is evaluated at once, as
+/// epoll's `EPOLL_CTL_MOD` does.
+pub(crate) fn changes(
+    old: Option<Interest>,
+    new: Option<Interest>,
+    c: &Consts,
+) -> ([Change; MAX_CHANGES], usize) {
+    let had = old.map_or(0, filters_of);
     let wanted = new.map_or(0, filters_of);
+    let mode_changed = match (old, new) {
+        (Some(old), Some(new)) => add_flags(old, c) != add_flags(new, c),
+        _ => false,
+    };
+    let delete = c.ev_delete | c.ev_receipt;
     let mut out = [Change {
         filter: 0,
         flags: 0,
-    }; 2];
+    }; MAX_CHANGES];
     let mut n = 0;
-    for (bit, filter) in [(READ, c.evfilt_read), (WRITE, c.evfilt_write)] {
-        let flags = match new {
-            Some(interest) if wanted & bit != 0 => add_flags(interest, c),
-            _ if old & bit != 0 => c.ev_delete | c.ev_receipt,
-            _ => continue,
-        };
+    let mut push = |filter, flags| {
         out[n] = Change { filter, flags };
         n += 1;
+    };
+    for (bit, filter) in [(READ, c.evfilt_read), (WRITE, c.evfilt_write)] {
+        match new {
+            Some(interest) if wanted & bit != 0 => {
+                if had & bit != 0 && mode_changed {
+                    push(filter, delete);
+                }
+                push(filter, add_flags(interest, c));
+            }
+            _ if had & bit != 0 => push(filter, delete),
+            _ => {}
+        }
     }
     (out, n)
 }
@@ -230,7 +256,7 @@ mod tests {
     fn register_adds_one_filter_per_direction() {
         let c = FREEBSD;
         let both = Interest::READABLE | Interest::WRITABLE;
-        let (list, n) = changes(0, Some(both), &c);
+        let (list, n) = changes(None, Some(both), &c);
         assert_eq!(n, 2);
         assert_eq!(list[0].filter, c.evfilt_read);
         assert_eq!(list[1].filter, c.evfilt_write);
@@ -240,14 +266,14 @@ mod tests {
                 .all(|ch| ch.flags & c.ev_add != 0 && ch.flags & c.ev_receipt != 0)
         );
 
-        let (list, n) = changes(0, Some(Interest::WRITABLE.level()), &NETBSD);
+        let (list, n) = changes(None, Some(Interest::WRITABLE.level()), &NETBSD);
         assert_eq!((n, list[0].filter), (1, NETBSD.evfilt_write));
     }
 
     #[test]
     fn reregister_deletes_the_filters_no_longer_wanted() {
         let c = FREEBSD;
-        let (list, n) = changes(READ, Some(Interest::WRITABLE), &c);
+        let (list, n) = changes(Some(Interest::READABLE), Some(Interest::WRITABLE), &c);
         assert_eq!(n, 2);
         assert_eq!(
             list[0],
@@ -263,12 +289,51 @@ mod tests {
     #[test]
     fn deregister_deletes_every_registered_filter() {
         let c = NETBSD;
-        let (list, n) = changes(READ | WRITE, None, &c);
+        let both = Interest::READABLE | Interest::WRITABLE;
+        let (list, n) = changes(Some(both), None, &c);
         assert_eq!(n, 2);
         for ch in &list[..n] {
             assert_eq!(ch.flags, c.ev_delete | c.ev_receipt);
         }
-        assert_eq!(changes(0, None, &c).1, 0);
+        assert_eq!(changes(None, None, &c).1, 0);
+    }
+
+    /// The kernels keep a filter's EV_CLEAR/EV_DISPATCH from its creation,
+    /// so a mode change must delete and re-add it.
+    #[test]
+    fn a_mode_change_deletes_and_re_adds_the_filter() {
+        let c = FREEBSD;
+        let delete = c.ev_delete | c.ev_receipt;
+        let (list, n) = changes(
+            Some(Interest::READABLE),
+            Some(Interest::READABLE.oneshot()),
+            &c,
+        );
+        assert_eq!(n, 2);
+        assert_eq!(
+            list[0],
+            Change {
+                filter: c.evfilt_read,
+                flags: delete
+            }
+        );
+        assert_eq!(list[1].flags, add_flags(Interest::READABLE.oneshot(), &c));
+
+        // Same mode: a plain update (new token), no delete.
+        let (list, n) = changes(Some(Interest::READABLE), Some(Interest::READABLE), &c);
+        assert_eq!((n, list[0].flags & c.ev_delete), (1, 0));
+
+        // Both filters, edge to level: delete and add each.
+        let both = Interest::READABLE | Interest::WRITABLE;
+        let (list, n) = changes(Some(both), Some(both.level()), &c);
+        assert_eq!(n, MAX_CHANGES);
+        assert_eq!(
+            list[2],
+            Change {
+                filter: c.evfilt_write,
+                flags: delete
+            }
+        );
     }
 
     #[test]

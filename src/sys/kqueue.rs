@@ -18,8 +18,12 @@
 //!   The kernel drops an fd's filters when the fd is closed; pipeloop's own
 //!   pipe ends drop the record then too, and a record for a number that now
 //!   names another file is treated as stale (as in the poll(2) backend).
-//! - **Wakers**: `EVFILT_USER` with `NOTE_TRIGGER` on macOS, FreeBSD and
-//!   DragonFly, each waker with its own ident; a pipe on NetBSD and OpenBSD.
+//! - **Wakers**: `EVFILT_USER` with `NOTE_TRIGGER` on macOS, FreeBSD,
+//!   NetBSD and DragonFly, each waker with its own ident; a pipe on OpenBSD
+//!   (whose `EVFILT_USER` is too recent, 2025, to rely on).
+//! - **Mode changes**: a kernel keeps a filter's `EV_CLEAR`/`EV_DISPATCH`
+//!   from when it was created, so a reregister that changes the mode deletes
+//!   and re-adds the filter (see `kevent::changes`).
 //!
 //! What differs per OS, and where it is handled:
 //!
@@ -29,7 +33,10 @@
 //! | `nchanges` type | `c_int` | `c_int` | `size_t` | `c_int` | `c_int` |
 //! | extra fields | | `ext[4]` (12+) | | | |
 //! | close-on-exec kqueue | `fcntl` | `fcntl` | `kqueue1` | `fcntl` | `fcntl` |
-//! | waker | `EVFILT_USER` | `EVFILT_USER` | pipe | pipe | `EVFILT_USER` |
+//! | waker | `EVFILT_USER` | `EVFILT_USER` | `EVFILT_USER` | pipe | `EVFILT_USER` |
+//! | oldest kernel | any | any | 10.0 (`EV_RECEIPT`; older: `Unsupported`) | any | any |
+//! | write filter on a pipe whose reader is gone | reports `EV_EOF` | adding it fails `EPIPE` (ignored); an existing one reports `EV_EOF` once | reports `EV_EOF` | reports `EV_EOF` | adding it fails `EPIPE` (ignored) |
+//! | timeouts | at most `INT32_MAX` s per wait (longer waits are split) | | | | |
 //!
 //! The widths are converted in `kev` and the accessors next to it, and
 //! nowhere else.
@@ -68,7 +75,8 @@ struct Table {
 
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    filters: u8,
+    /// What the fd is registered for: its filters and their mode.
+    interest: Interest,
     /// Tells one registration of an fd number from a later one.
     id: u64,
     file: FileId,
@@ -136,7 +144,9 @@ const NO_WAIT: libc::timespec = libc::timespec {
 
 fn timespec(d: Duration) -> libc::timespec {
     libc::timespec {
-        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        // macOS refuses more than INT32_MAX seconds (EINVAL); a shorter wait
+        // is fine, as `Poll::poll` waits again for what is left.
+        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_nsec: d.subsec_nanos() as _,
     }
 }
@@ -147,15 +157,21 @@ impl Inner {
     }
 
     /// Submits changes for `ident` with receipts and returns the first
-    /// change's error, if any. `ENOENT` from a delete is not an error: the
-    /// filter is gone, which is what was asked.
+    /// change's error, if any. Two errors are not errors:
+    ///
+    /// - `ENOENT` from a delete: the filter is gone, which is what was asked;
+    /// - `EPIPE` from adding `EVFILT_WRITE` to a pipe whose reader is closed
+    ///   (FreeBSD, DragonFly): the record is kept, and the closed reader is
+    ///   seen as `is_write_closed` on a write, as on the other systems (mio
+    ///   does the same).
     fn apply(&self, ident: usize, token: Token, changes: &[Change]) -> io::Result<()> {
-        let mut list = [kev(0, 0, 0, 0, 0), kev(0, 0, 0, 0, 0)];
+        let zero = kev(0, 0, 0, 0, 0);
+        let mut list = [zero; kevent::MAX_CHANGES];
         for (k, change) in list.iter_mut().zip(changes) {
             *k = kev(ident, change.filter, change.flags, 0, token.0);
         }
         let list = &list[..changes.len()];
-        let mut receipts = [kev(0, 0, 0, 0, 0), kev(0, 0, 0, 0, 0)];
+        let mut receipts = [zero; kevent::MAX_CHANGES];
         // SAFETY: `receipts` has room for one receipt per change.
         let n = unsafe {
             kevent_call(
@@ -167,12 +183,25 @@ impl Inner {
             )
         }?;
         // With EV_RECEIPT each change comes back with EV_ERROR set and its
-        // errno in `data` (0 when it worked).
+        // errno in `data` (0 when it worked), and nothing else is returned.
         for (receipt, change) in receipts[..n].iter().zip(changes) {
             let (_, _, flags, _, data) = parts(receipt);
+            if flags & OS.ev_error == 0 {
+                // A pending event instead of a receipt: this kernel ignores
+                // EV_RECEIPT, and the event would be lost.
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this kqueue does not support EV_RECEIPT",
+                ));
+            }
+            let errno = data as i32;
             let deleting = change.flags & OS.ev_delete != 0;
-            if flags & OS.ev_error != 0 && data != 0 && !(deleting && data == libc::ENOENT as i64) {
-                return Err(io::Error::from_raw_os_error(data as i32));
+            let write_to_closed = change.filter == OS.evfilt_write && errno == libc::EPIPE;
+            match errno {
+                0 => {}
+                libc::ENOENT if deleting => {}
+                _ if write_to_closed && !deleting => {}
+                _ => return Err(io::Error::from_raw_os_error(errno)),
             }
         }
         Ok(())
@@ -219,8 +248,45 @@ fn new_kqueue() -> io::Result<OwnedFd> {
     }
 }
 
+/// NetBSD gained `EV_RECEIPT`, `EV_DISPATCH` and `EVFILT_USER` in 10.0;
+/// before that this backend cannot keep its contract (a change's error could
+/// not be told from a pending event), so it refuses, and poll(2) remains.
+#[cfg(target_os = "netbsd")]
+fn check_kernel() -> io::Result<()> {
+    let mib = [libc::CTL_KERN, libc::KERN_OSREV];
+    let mut revision: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>();
+    // SAFETY: `mib` names an int-valued sysctl, and `revision`/`len` are
+    // valid for writes of one int and its size.
+    cvt(unsafe {
+        libc::sysctl(
+            mib.as_ptr(),
+            2,
+            (&mut revision as *mut libc::c_int).cast(),
+            &mut len,
+            std::ptr::null(),
+            0,
+        )
+    })?;
+    if revision < 1_000_000_000 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "the kqueue backend needs NetBSD 10 or later (kern.osrevision is {revision}); use poll"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "netbsd"))]
+fn check_kernel() -> io::Result<()> {
+    Ok(())
+}
+
 impl Selector {
     pub(crate) fn new() -> io::Result<Selector> {
+        check_kernel()?;
         let inner = Inner {
             kq: new_kqueue()?,
             table: Mutex::new(Table::default()),
@@ -245,16 +311,16 @@ impl Selector {
         if table.fds.get(fd).is_some() {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
-        let (add, n) = kevent::changes(0, Some(interest), &OS);
+        let (add, n) = kevent::changes(None, Some(interest), &OS);
         if let Err(e) = self.inner.apply(fd as usize, token, &add[..n]) {
             // Undo the filters that were added before the failing one.
-            let (undo, m) = kevent::changes(kevent::filters_of(interest), None, &OS);
+            let (undo, m) = kevent::changes(Some(interest), None, &OS);
             let _ = self.inner.apply(fd as usize, token, &undo[..m]);
             return Err(e);
         }
         table.next_id += 1;
         let slot = Slot {
-            filters: kevent::filters_of(interest),
+            interest,
             id: table.next_id,
             file,
         };
@@ -278,12 +344,13 @@ impl Selector {
         let mut table = self.inner.lock();
         table.drop_stale(fd, file);
         let slot = table.registered(fd)?;
-        let (list, n) = kevent::changes(slot.filters, Some(interest), &OS);
+        let (list, n) = kevent::changes(Some(slot.interest), Some(interest), &OS);
+        // On a failure half-way the record keeps the old interest while the
+        // kernel may have some of the new filters; the next reregister or
+        // deregister sends every filter of both, and deletes that find
+        // nothing are not errors, so the two converge.
         self.inner.apply(fd as usize, token, &list[..n])?;
-        let slot = Slot {
-            filters: kevent::filters_of(interest),
-            ..slot
-        };
+        let slot = Slot { interest, ..slot };
         table.fds.set(fd, slot);
         drop(table);
         Ok(self.inner.registration(fd, slot.id))
@@ -295,7 +362,7 @@ impl Selector {
         table.drop_stale(fd, file);
         let slot = table.registered(fd)?;
         table.fds.remove(fd);
-        let (list, n) = kevent::changes(slot.filters, None, &OS);
+        let (list, n) = kevent::changes(Some(slot.interest), None, &OS);
         self.inner.apply(fd as usize, Token(0), &list[..n])
     }
 
@@ -309,7 +376,11 @@ impl Selector {
         let kevents = &mut buf.kevents.0;
         kevents.clear();
         let ts = timeout.map(timespec);
-        let capacity = kevents.capacity().min(libc::c_int::MAX as usize);
+        // No more than `events` can take without growing.
+        let capacity = kevents
+            .capacity()
+            .min(buf.events.capacity())
+            .min(libc::c_int::MAX as usize);
         // SAFETY: the vector's buffer has room for `capacity` kevents.
         let n = unsafe {
             kevent_call(
@@ -397,7 +468,7 @@ impl Waker {
                 &[trigger],
                 std::ptr::null_mut(),
                 0,
-                None,
+                Some(&NO_WAIT),
             )
         }
         .map(drop)
