@@ -11,7 +11,9 @@
 //!   names and signatures, so mio code ports by changing paths. The trigger
 //!   mode (edge, level, oneshot) rides in the [`Interest`] and every backend
 //!   honours all three;
-//! - [`Waker`] wakes a blocked poll from any thread.
+//! - [`Waker`] wakes a blocked poll from any thread;
+//! - [`signal::Signals`] turns Unix signals into readable events through the
+//!   self-pipe trick.
 //!
 //! Runtime dependencies are `libc`, `slab` and `log`, nothing else.
 //!
@@ -79,6 +81,7 @@ pub mod event;
 mod interest;
 pub mod pipe;
 mod poll;
+pub mod signal;
 mod source_fd;
 mod sys;
 mod token;

@@ -134,3 +134,37 @@ pub(crate) fn set_pipe_capacity(fd: RawFd, size: usize) -> io::Result<usize> {
     let n = cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, arg) })?;
     Ok(n as usize)
 }
+
+/// Where the calling thread's `errno` lives: the one per-OS list of these
+/// functions in the crate. Only the signal handler needs it, to put `errno`
+/// back as it found it.
+fn errno_location() -> *mut libc::c_int {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "dragonfly",
+        target_os = "hurd",
+        target_os = "emscripten"
+    ))]
+    // SAFETY: takes no arguments, returns the calling thread's errno
+    // address, and is async-signal-safe (as are the others below).
+    return unsafe { libc::__errno_location() };
+    #[cfg(any(target_os = "android", target_os = "netbsd", target_os = "openbsd"))]
+    // SAFETY: as above.
+    return unsafe { libc::__errno() };
+    #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+    // SAFETY: as above.
+    return unsafe { libc::__error() };
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    // SAFETY: as above.
+    return unsafe { libc::___errno() };
+}
+
+pub(crate) fn errno() -> libc::c_int {
+    // SAFETY: the location is valid for the calling thread.
+    unsafe { *errno_location() }
+}
+
+pub(crate) fn set_errno(value: libc::c_int) {
+    // SAFETY: as above.
+    unsafe { *errno_location() = value };
+}

@@ -39,6 +39,7 @@ mod fd_map;
 #[cfg(any(pipeloop_kqueue, test))]
 pub(crate) mod kevent;
 mod registration;
+pub(crate) mod signal;
 
 pub(crate) use event::RawEvent;
 pub(crate) use fd::{iov_len, new_pipe, read, readv, set_nonblocking, write, writev};

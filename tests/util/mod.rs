@@ -188,11 +188,18 @@ pub fn assert_nonblocking(fd: &impl AsRawFd) {
     );
 }
 
-/// The fds open in this process, from `/proc/self/fd`.
+/// The fds open in this process, from `/proc/self/fd` (without the one the
+/// directory listing itself used, which is closed by the time it returns).
 pub fn open_fds() -> HashSet<RawFd> {
-    std::fs::read_dir("/proc/self/fd")
+    let listed: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
         .expect("read /proc/self/fd")
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // Checked after the listing is done, so that its own fd is closed.
+    listed
+        .into_iter()
+        // SAFETY: F_GETFD only asks whether the fd is open.
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
         .collect()
 }
 

@@ -1,0 +1,300 @@
+//! Unix signals as readiness events, through the self-pipe trick.
+//!
+//! [`Signals`] watches a set of signals and is a [`Source`]: it becomes
+//! readable when one of them arrives, and [`Signals::pending`] says which.
+//! SIGINT, SIGTERM and SIGCHLD become ordinary events in the loop, handled
+//! with ordinary code instead of inside a signal handler.
+//!
+//! # Why a self-pipe
+//!
+//! A signal handler interrupts the program at an arbitrary instruction, on an
+//! arbitrary thread, perhaps one holding the allocator's lock. So a handler
+//! may only do what POSIX calls *async-signal-safe*: no allocation, no
+//! locks, no `println!`. It cannot run your shutdown logic. And an event loop
+//! asleep in `epoll_wait` does not notice a flag set by a handler: it needs
+//! an fd to become readable.
+//!
+//! The self-pipe trick bridges the two. pipeloop's handler sets an atomic
+//! flag for the signal and writes one byte to a pipe; the pipe's read end is
+//! what you register. The loop wakes, and your code, now in normal context,
+//! reads which signals arrived and acts.
+//!
+//! # Why not signalfd
+//!
+//! Linux's `signalfd` delivers signals through an fd directly, but only
+//! signals that are *blocked*, and blocked in every thread of the process
+//! (otherwise the kernel delivers to a thread that does not block it, and the
+//! signalfd never sees it). Threads started by libraries, or before the
+//! mask was set, break that silently. It also does not exist on the BSDs and
+//! macOS. A handler plus a pipe works with any threads, everywhere.
+//!
+//! # Coalescing
+//!
+//! Standard signals are not queued: if SIGUSR1 arrives twice before anything
+//! reads it, the second is merged into the first, in the kernel and again in
+//! the per-signal flag here. So `pending()` reports each signal *at least
+//! once* after it arrived, never more often than it arrived, and never one
+//! that did not arrive; it does not count them. Count with your own state
+//! if you must (and prefer pipes or sockets for messages).
+//!
+//! # Drain, then act
+//!
+//! `pending()` first empties the pipe, then takes the flags. In that order a
+//! signal that arrives in between is never lost: its flag is taken now, or
+//! its byte (written after its flag) wakes the loop again. The other order
+//! could take the flags, then eat the byte of a signal that arrived in
+//! between, and sleep with its flag set.
+//!
+//! # `SA_RESTART` and `EINTR`
+//!
+//! The handler is installed with `SA_RESTART`, so most slow system calls
+//! (a blocking `read`, `write`, `wait`) that a signal interrupts are
+//! restarted by the kernel instead of failing with `EINTR`. A few never
+//! are, whatever the flags: `epoll_wait`, `poll`, `kevent` with a timeout,
+//! `nanosleep`. So [`Poll::poll`](crate::Poll::poll) can return
+//! [`ErrorKind::Interrupted`](io::ErrorKind::Interrupted) when a signal
+//! arrives while it sleeps; call it again (the reactor does).
+//!
+//! # Other handlers
+//!
+//! Several `Signals`, on the same or different `Poll`s and threads, may
+//! watch the same signal; each one sees it. A handler that was installed
+//! before the first `Signals` watched a signal (by the program or another
+//! library) keeps working: pipeloop's handler calls it after its own work.
+//! When the last `Signals` watching a signal stops (`remove` or drop), the
+//! disposition that was there before is restored.
+//!
+//! While a signal is watched its default action does not happen: SIGINT no
+//! longer ends the program; your loop decides.
+//!
+//! SIGKILL and SIGSTOP cannot be caught; SIGSEGV, SIGILL, SIGFPE and SIGBUS
+//! come from faults that re-occur when the handler returns. Asking for any
+//! of them is an [`InvalidInput`](io::ErrorKind::InvalidInput) error.
+//!
+//! # Examples
+//!
+//! ```
+//! use pipeloop::signal::Signals;
+//! use pipeloop::{Events, Interest, Poll, Token};
+//!
+//! let mut poll = Poll::new()?;
+//! let mut signals = Signals::new(&[libc::SIGUSR1])?;
+//! poll.registry().register(&mut signals, Token(0), Interest::READABLE)?;
+//!
+//! // SAFETY: raise only sends a signal to this thread.
+//! unsafe { libc::raise(libc::SIGUSR1) };
+//!
+//! let mut events = Events::with_capacity(4);
+//! poll.poll(&mut events, None)?;
+//! let arrived: Vec<_> = signals.pending().collect();
+//! assert_eq!(arrived, [libc::SIGUSR1]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fmt;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use crate::event::Source;
+use crate::pipe::Receiver;
+use crate::sys::signal::{self as os, SigBits};
+use crate::{Interest, Registry, Token, sys};
+
+/// The usual name of a signal (`"SIGINT"`), if it has one.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(pipeloop::signal::name(libc::SIGTERM), Some("SIGTERM"));
+/// ```
+pub fn name(signal: libc::c_int) -> Option<&'static str> {
+    os::name(signal)
+}
+
+/// A [`Source`] that is readable when one of its signals arrived.
+///
+/// See the [module documentation](self) for how it works and what it
+/// promises.
+///
+/// # Events
+///
+/// Readable when a watched signal arrived and [`pending`](Signals::pending)
+/// has not yet reported it. Register it for [`Interest::READABLE`] (any
+/// mode); `pending()` drains what makes it readable, so in edge mode call it
+/// on every event.
+pub struct Signals {
+    /// The pipe's read end: what is registered.
+    receiver: Receiver,
+    /// The write end, which the handler writes to; closed only after the
+    /// slot is released.
+    _sender: OwnedFd,
+    /// This watcher's slot in the handler's table.
+    slot: usize,
+    /// The signals this `Signals` watches.
+    watched: SigBits,
+}
+
+impl Signals {
+    /// Watches `signals`.
+    ///
+    /// # Errors
+    ///
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput), naming the signal,
+    ///   for one that cannot be caught safely (SIGKILL, SIGSTOP, SIGSEGV,
+    ///   SIGILL, SIGFPE, SIGBUS) or is not a signal; nothing is installed;
+    /// - [`OutOfMemory`](io::ErrorKind::OutOfMemory) when 128 `Signals`
+    ///   already exist;
+    /// - the OS error from `pipe` (e.g. `EMFILE`) or `sigaction`.
+    pub fn new(signals: &[libc::c_int]) -> io::Result<Signals> {
+        for &signal in signals {
+            os::validate(signal)?;
+        }
+        let (read, write) = sys::new_pipe()?;
+        let slot = os::claim(write.as_raw_fd())?;
+        let mut this = Signals {
+            receiver: Receiver::from(read),
+            _sender: write,
+            slot,
+            watched: SigBits::default(),
+        };
+        for &signal in signals {
+            this.add(signal)?;
+        }
+        Ok(this)
+    }
+
+    /// Watches one more signal (nothing happens if it is watched already).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Signals::new).
+    pub fn add(&mut self, signal: libc::c_int) -> io::Result<()> {
+        let index = os::validate(signal)?;
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        if self.watched[word] & bit == 0 {
+            os::watch(self.slot, index, signal)?;
+            self.watched[word] |= bit;
+        }
+        Ok(())
+    }
+
+    /// Stops watching a signal (nothing happens if it was not watched). If no
+    /// other `Signals` watches it, its earlier disposition is restored.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) for a signal that
+    /// could never be watched.
+    pub fn remove(&mut self, signal: libc::c_int) -> io::Result<()> {
+        let index = os::validate(signal)?;
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        if self.watched[word] & bit != 0 {
+            self.watched[word] &= !bit;
+            os::unwatch(self.slot, index, signal);
+        }
+        Ok(())
+    }
+
+    /// The signals that arrived since the last call, each once, in
+    /// ascending order of number.
+    ///
+    /// Empties the pipe first, then takes the flags (see [drain, then
+    /// act](self#drain-then-act)), so call it whenever the `Signals` is
+    /// reported readable.
+    pub fn pending(&mut self) -> Pending {
+        let mut buf = [0u8; 64];
+        loop {
+            match self.receiver.read(&mut buf) {
+                Ok(n) if n == buf.len() => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Short, WouldBlock, or an error that would repeat: the
+                // pipe is empty as far as it can be emptied.
+                _ => break,
+            }
+        }
+        Pending {
+            bits: os::take_pending(self.slot),
+            next: 1,
+        }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        // Unwatches everything and waits until no handler uses the write
+        // end; the fds close afterwards, with the fields.
+        os::release(self.slot, &self.watched);
+    }
+}
+
+impl Source for Signals {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        self.receiver.register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        self.receiver.reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.receiver.deregister(registry)
+    }
+}
+
+/// The read end of the pipe, the fd that is registered.
+impl AsFd for Signals {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.receiver.as_fd()
+    }
+}
+
+/// The read end of the pipe, the fd that is registered.
+impl AsRawFd for Signals {
+    fn as_raw_fd(&self) -> RawFd {
+        self.receiver.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for Signals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = os::signals_in(&self.watched)
+            .map(|(_, signal)| os::describe(signal))
+            .collect();
+        f.debug_struct("Signals")
+            .field("fd", &self.receiver.as_raw_fd())
+            .field("watched", &names)
+            .finish()
+    }
+}
+
+/// The iterator returned by [`Signals::pending`]: signal numbers.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    bits: SigBits,
+    next: usize,
+}
+
+impl Iterator for Pending {
+    type Item = libc::c_int;
+
+    fn next(&mut self) -> Option<libc::c_int> {
+        while self.next < os::MAX_SIGNAL {
+            let index = self.next;
+            self.next += 1;
+            if self.bits[index / 64] & (1 << (index % 64)) != 0 {
+                return Some(index as libc::c_int);
+            }
+        }
+        None
+    }
+}
