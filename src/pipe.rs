@@ -2,7 +2,7 @@
 //!
 //! [`new`] makes a pipe whose ends are non-blocking and close-on-exec, as a
 //! [`Sender`] (the write end) and a [`Receiver`] (the read end). Both are
-//! [`Source`]s, implement [`Read`]/[`Write`] (also through `&`), convert to
+//! [`Source`](crate::event::Source)s, implement [`Read`]/[`Write`] (also through `&`), convert to
 //! and from [`OwnedFd`], and can be made from the pipes of a
 //! [`std::process::Child`] or from [`std::io::pipe`].
 //!
@@ -124,7 +124,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
-use crate::event::Source;
+use crate::event::delegate_source;
 use crate::{Interest, Registry, Token, sys};
 
 /// The largest write that is atomic on a pipe (`PIPE_BUF`): 4096 on Linux,
@@ -436,29 +436,7 @@ macro_rules! common_impls {
             }
         }
 
-        impl Source for $ty {
-            fn register(
-                &mut self,
-                registry: &Registry,
-                token: Token,
-                interests: Interest,
-            ) -> io::Result<()> {
-                self.inner.register(registry, token, interests)
-            }
-
-            fn reregister(
-                &mut self,
-                registry: &Registry,
-                token: Token,
-                interests: Interest,
-            ) -> io::Result<()> {
-                self.inner.reregister(registry, token, interests)
-            }
-
-            fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-                self.inner.deregister(registry)
-            }
-        }
+        delegate_source!($ty => inner);
 
         impl AsFd for $ty {
             fn as_fd(&self) -> BorrowedFd<'_> {

@@ -1,6 +1,6 @@
 //! Unix signals as readiness events, through the self-pipe trick.
 //!
-//! [`Signals`] watches a set of signals and is a [`Source`]: it becomes
+//! [`Signals`] watches a set of signals and is a [`Source`](crate::event::Source): it becomes
 //! readable when one of them arrives, and [`Signals::pending`] says which.
 //! SIGINT, SIGTERM and SIGCHLD become ordinary events in the loop, handled
 //! with ordinary code instead of inside a signal handler.
@@ -95,10 +95,10 @@ use std::fmt;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use crate::event::Source;
+use crate::event::delegate_source;
 use crate::pipe::Receiver;
+use crate::sys;
 use crate::sys::signal::{self as os, SigBits};
-use crate::{Interest, Registry, Token, sys};
 
 /// The usual name of a signal (`"SIGINT"`), if it has one.
 ///
@@ -111,7 +111,7 @@ pub fn name(signal: libc::c_int) -> Option<&'static str> {
     os::name(signal)
 }
 
-/// A [`Source`] that is readable when one of its signals arrived.
+/// A [`Source`](crate::event::Source) that is readable when one of its signals arrived.
 ///
 /// See the [module documentation](self) for how it works and what it
 /// promises.
@@ -119,7 +119,7 @@ pub fn name(signal: libc::c_int) -> Option<&'static str> {
 /// # Events
 ///
 /// Readable when a watched signal arrived and [`pending`](Signals::pending)
-/// has not yet reported it. Register it for [`Interest::READABLE`] (any
+/// has not yet reported it. Register it for [`Interest::READABLE`](crate::Interest::READABLE) (any
 /// mode); `pending()` drains what makes it readable, so in edge mode call it
 /// on every event.
 pub struct Signals {
@@ -227,29 +227,7 @@ impl Drop for Signals {
     }
 }
 
-impl Source for Signals {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        self.receiver.register(registry, token, interests)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        self.receiver.reregister(registry, token, interests)
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        self.receiver.deregister(registry)
-    }
-}
+delegate_source!(Signals => receiver);
 
 /// The read end of the pipe, the fd that is registered.
 impl AsFd for Signals {

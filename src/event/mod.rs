@@ -9,3 +9,4 @@ mod source;
 pub use event::Event;
 pub use events::{Events, Iter};
 pub use source::Source;
+pub(crate) use source::delegate_source;

@@ -119,3 +119,35 @@ impl<T: Source + ?Sized> Source for Box<T> {
         (**self).deregister(registry)
     }
 }
+
+/// Implements [`Source`] for `$ty` by forwarding every method to its field
+/// `$field` (anything with the same three methods: a source, or a pipe's
+/// inner end).
+macro_rules! delegate_source {
+    ($ty:ty => $field:ident) => {
+        impl $crate::event::Source for $ty {
+            fn register(
+                &mut self,
+                registry: &$crate::Registry,
+                token: $crate::Token,
+                interests: $crate::Interest,
+            ) -> ::std::io::Result<()> {
+                self.$field.register(registry, token, interests)
+            }
+
+            fn reregister(
+                &mut self,
+                registry: &$crate::Registry,
+                token: $crate::Token,
+                interests: $crate::Interest,
+            ) -> ::std::io::Result<()> {
+                self.$field.reregister(registry, token, interests)
+            }
+
+            fn deregister(&mut self, registry: &$crate::Registry) -> ::std::io::Result<()> {
+                self.$field.deregister(registry)
+            }
+        }
+    };
+}
+pub(crate) use delegate_source;
