@@ -47,7 +47,8 @@
 //!
 //! # `SA_RESTART` and `EINTR`
 //!
-//! The handler is installed with `SA_RESTART`, so most slow system calls
+//! The handler is installed with `SA_RESTART` (unless it chains to an
+//! earlier handler that was installed without it), so most slow system calls
 //! (a blocking `read`, `write`, `wait`) that a signal interrupts are
 //! restarted by the kernel instead of failing with `EINTR`. A few never
 //! are, whatever the flags: `epoll_wait`, `poll`, `kevent` with a timeout,
@@ -65,7 +66,14 @@
 //! disposition that was there before is restored.
 //!
 //! While a signal is watched its default action does not happen: SIGINT no
-//! longer ends the program; your loop decides.
+//! longer ends the program; your loop decides. For SIGCHLD that also means
+//! exited children are no longer reaped automatically if SIGCHLD was set to
+//! `SIG_IGN`: wait for them (`Child::try_wait`) when SIGCHLD arrives.
+//!
+//! If an earlier handler function was installed, pipeloop runs it after its
+//! own work, installed with that handler's signal mask and its
+//! `SA_RESTART`/`SA_ONSTACK`/`SA_NOCLDSTOP` flags. A handler installed over
+//! pipeloop's while it watches is left in place when the last watcher goes.
 //!
 //! SIGKILL and SIGSTOP cannot be caught; SIGSEGV, SIGILL, SIGFPE and SIGBUS
 //! come from faults that re-occur when the handler returns. Asking for any
@@ -119,7 +127,9 @@ pub fn name(signal: libc::c_int) -> Option<&'static str> {
 /// # Events
 ///
 /// Readable when a watched signal arrived and [`pending`](Signals::pending)
-/// has not yet reported it. Register it for [`Interest::READABLE`](crate::Interest::READABLE) (any
+/// has not yet reported it. Now and then it is readable with nothing
+/// pending: a signal whose flag `pending()` already took can leave its byte
+/// in the pipe (the price of never losing one). Register it for [`Interest::READABLE`](crate::Interest::READABLE) (any
 /// mode); `pending()` drains what makes it readable, so in edge mode call it
 /// on every event.
 pub struct Signals {
@@ -212,10 +222,13 @@ impl Signals {
                 _ => break,
             }
         }
-        Pending {
-            bits: os::take_pending(self.slot),
-            next: 1,
+        let mut bits = os::take_pending(self.slot);
+        // A handler that saw a signal just before `remove` may set its flag
+        // just after; report only what is still watched.
+        for (bit, watched) in bits.iter_mut().zip(&self.watched) {
+            *bit &= watched;
         }
+        Pending { bits }
     }
 }
 
@@ -259,18 +272,19 @@ impl fmt::Debug for Signals {
 #[derive(Debug, Clone)]
 pub struct Pending {
     bits: SigBits,
-    next: usize,
 }
 
 impl Iterator for Pending {
     type Item = libc::c_int;
 
     fn next(&mut self) -> Option<libc::c_int> {
-        while self.next < os::MAX_SIGNAL {
-            let index = self.next;
-            self.next += 1;
-            if self.bits[index / 64] & (1 << (index % 64)) != 0 {
-                return Some(index as libc::c_int);
+        // Only the set bits are visited: lowest first, each cleared once
+        // taken.
+        for (w, word) in self.bits.iter_mut().enumerate() {
+            if *word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                *word &= *word - 1;
+                return Some((w * 64 + bit) as libc::c_int);
             }
         }
         None

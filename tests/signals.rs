@@ -199,6 +199,32 @@ fn a_handler_installed_earlier_still_runs() {
     unsafe { libc::sigaction(libc::SIGUSR1, &old, std::ptr::null_mut()) };
 }
 
+/// Another library installs its handler over pipeloop's (saving pipeloop's
+/// as "previous"), and puts pipeloop's back later. pipeloop must leave the
+/// other handler in place when its last watcher goes, and must never chain
+/// to its own handler (that recursed until the stack overflowed).
+fn a_handler_installed_over_pipeloops_is_left_and_never_chained_to_itself() {
+    let original = disposition(libc::SIGUSR1);
+    let first = Signals::new(&[libc::SIGUSR1]).unwrap();
+    let pipeloops = disposition(libc::SIGUSR1);
+    let theirs = earlier_handler as *const () as libc::sighandler_t;
+    let saved_by_them = set_disposition(libc::SIGUSR1, theirs);
+    drop(first);
+    assert_eq!(disposition(libc::SIGUSR1), theirs, "left in place");
+
+    // They uninstall, putting back what they saved: pipeloop's handler.
+    // SAFETY: `saved_by_them` is the action sigaction returned.
+    unsafe { libc::sigaction(libc::SIGUSR1, &saved_by_them, std::ptr::null_mut()) };
+    assert_eq!(disposition(libc::SIGUSR1), pipeloops);
+
+    for_each_backend(|poll| {
+        let mut signals = registered(poll, &[libc::SIGUSR1]);
+        raise(libc::SIGUSR1);
+        wait_for(poll, &mut signals, libc::SIGUSR1);
+    });
+    set_disposition(libc::SIGUSR1, original);
+}
+
 fn forbidden_and_invalid_signals_are_rejected_and_nothing_is_installed() {
     let segv_before = disposition(libc::SIGSEGV);
     for (signal, needle) in [
@@ -280,6 +306,10 @@ fn main() {
         (
             "a_handler_installed_earlier_still_runs",
             a_handler_installed_earlier_still_runs,
+        ),
+        (
+            "a_handler_installed_over_pipeloops_is_left_and_never_chained_to_itself",
+            a_handler_installed_over_pipeloops_is_left_and_never_chained_to_itself,
         ),
         (
             "forbidden_and_invalid_signals_are_rejected_and_nothing_is_installed",

@@ -29,7 +29,12 @@
 //!
 //! An earlier *handler function* (installed by the program or another
 //! library) is chained: it runs after pipeloop's, with the same arguments,
-//! so it keeps working. `SIG_DFL` and `SIG_IGN` are not "run": while
+//! so it keeps working. pipeloop's handler is then installed with the
+//! earlier one's mask and its `SA_RESTART`, `SA_ONSTACK` and `SA_NOCLDSTOP`
+//! flags, so the earlier handler runs as it asked to (`SA_RESETHAND` is not
+//! emulated: a one-shot earlier handler runs on every signal while pipeloop
+//! watches). A handler that replaced pipeloop's while it watched is left in
+//! place when pipeloop's watchers go. `SIG_DFL` and `SIG_IGN` are not "run": while
 //! pipeloop watches a signal, its default action (terminating, for SIGINT)
 //! does not happen; that is the point of watching it.
 
@@ -37,6 +42,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use super::cvt;
 
@@ -80,19 +86,12 @@ static WATCHERS: [Watcher; MAX_WATCHERS] = [const { Watcher::new() }; MAX_WATCHE
 static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 
 /// The handler that was installed before pipeloop's, to chain to: its
-/// address (0 for none, `SIG_DFL` or `SIG_IGN`) and whether it takes
-/// `siginfo_t` (`SA_SIGINFO`).
-struct Previous {
-    handler: AtomicUsize,
-    siginfo: AtomicBool,
-}
-
-static PREVIOUS: [Previous; MAX_SIGNAL] = [const {
-    Previous {
-        handler: AtomicUsize::new(0),
-        siginfo: AtomicBool::new(false),
-    }
-}; MAX_SIGNAL];
+/// address (0 for none, `SIG_DFL` or `SIG_IGN`), with `SIGINFO_BIT` set if
+/// it takes `siginfo_t` (`SA_SIGINFO`). One word, so that a handler never
+/// reads the address of one handler with the flag of another.
+static PREVIOUS: [AtomicU64; MAX_SIGNAL] = [const { AtomicU64::new(0) }; MAX_SIGNAL];
+/// Above every user-space address on the 64- and 32-bit targets.
+const SIGINFO_BIT: u64 = 1 << 63;
 
 /// What only registration changes touch, under a lock.
 struct Installed {
@@ -232,8 +231,17 @@ pub(crate) fn release(slot: usize, watched: &SigBits) {
     }
     let w = &WATCHERS[slot];
     w.in_use.store(false, SeqCst);
+    // A handler holds the slot for one write(2). Yield first; then sleep,
+    // in case the handler's thread can only run once this one sleeps (a
+    // lower real-time priority on the same CPU).
+    let mut spins = 0u32;
     while w.active.load(SeqCst) != 0 {
-        std::thread::yield_now();
+        if spins < 100 {
+            std::thread::yield_now();
+            spins += 1;
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
     w.fd.store(-1, SeqCst);
     state.taken[slot] = false;
@@ -291,29 +299,38 @@ pub(crate) fn take_pending(slot: usize) -> SigBits {
 fn install(state: &mut Installed, index: usize, signal: libc::c_int) -> io::Result<()> {
     // Read the current disposition first and publish it for chaining before
     // the handler can run, so that no signal skips the earlier handler.
-    let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
-    // SAFETY: a null `act` only reads the current action into `old`.
-    cvt(unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) })?;
-    // SAFETY: sigaction succeeded, so `old` is initialised.
-    let old = unsafe { old.assume_init() };
+    let old = current(signal)?;
     let previous = old.sa_sigaction;
-    let chain = previous != libc::SIG_DFL && previous != libc::SIG_IGN;
-    PREVIOUS[index]
-        .siginfo
-        .store(old.sa_flags & libc::SA_SIGINFO != 0, SeqCst);
-    PREVIOUS[index]
-        .handler
-        .store(if chain { previous } else { 0 }, SeqCst);
+    let ours = handler as *const () as libc::sighandler_t;
+    // Never chain to ourselves: another library may have saved pipeloop's
+    // handler and put it back after pipeloop restored what it had saved.
+    let chain = previous != libc::SIG_DFL && previous != libc::SIG_IGN && previous != ours;
+    let siginfo = if old.sa_flags & libc::SA_SIGINFO != 0 {
+        SIGINFO_BIT
+    } else {
+        0
+    };
+    let word = if chain { previous as u64 | siginfo } else { 0 };
+    PREVIOUS[index].store(word, SeqCst);
 
-    // SAFETY: all-zero is a valid sigaction (an empty mask is then set).
+    // SAFETY: all-zero is a valid sigaction (the mask is then set).
     let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = handler as *const () as libc::sighandler_t;
+    new.sa_sigaction = ours;
     new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-    // SAFETY: `sa_mask` is a valid sigset_t to initialise.
-    unsafe { libc::sigemptyset(&mut new.sa_mask) };
+    if chain {
+        // The earlier handler runs inside ours, so give it what it asked
+        // for: its blocked signals, its alternate stack, its SIGCHLD
+        // filtering, and its choice about restarting system calls.
+        new.sa_mask = old.sa_mask;
+        new.sa_flags = libc::SA_SIGINFO
+            | (old.sa_flags & (libc::SA_RESTART | libc::SA_ONSTACK | libc::SA_NOCLDSTOP));
+    } else {
+        // SAFETY: `sa_mask` is a valid sigset_t to initialise.
+        unsafe { libc::sigemptyset(&mut new.sa_mask) };
+    }
     // SAFETY: `new` is a complete action whose handler is async-signal-safe.
     if let Err(e) = cvt(unsafe { libc::sigaction(signal, &new, std::ptr::null_mut()) }) {
-        PREVIOUS[index].handler.store(0, SeqCst);
+        PREVIOUS[index].store(0, SeqCst);
         return Err(e);
     }
     state.saved[index] = Some(old);
@@ -324,12 +341,35 @@ fn install(state: &mut Installed, index: usize, signal: libc::c_int) -> io::Resu
     Ok(())
 }
 
+/// The action installed for `signal` now.
+fn current(signal: libc::c_int) -> io::Result<libc::sigaction> {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null `act` only reads the current action into `old`.
+    cvt(unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) })?;
+    // SAFETY: sigaction succeeded, so `old` is initialised.
+    Ok(unsafe { old.assume_init() })
+}
+
+/// Puts back the disposition saved by `install`, unless someone replaced
+/// pipeloop's handler since: theirs is left alone (pipeloop does not fight
+/// over a signal). `PREVIOUS` is left as it is: a handler still running on
+/// another thread may chain with it, which is right for a signal delivered
+/// while pipeloop's handler was installed.
 fn restore(state: &mut Installed, index: usize, signal: libc::c_int) {
-    if let Some(old) = state.saved[index].take() {
-        // SAFETY: `old` is the action sigaction gave us for this signal.
-        unsafe { libc::sigaction(signal, &old, std::ptr::null_mut()) };
-        PREVIOUS[index].handler.store(0, SeqCst);
-        log::debug!("pipeloop: restored the disposition of {}", describe(signal));
+    let Some(old) = state.saved[index].take() else {
+        return;
+    };
+    let ours = handler as *const () as libc::sighandler_t;
+    match current(signal) {
+        Ok(now) if now.sa_sigaction == ours => {
+            // SAFETY: `old` is the action sigaction gave us for this signal.
+            unsafe { libc::sigaction(signal, &old, std::ptr::null_mut()) };
+            log::debug!("pipeloop: restored the disposition of {}", describe(signal));
+        }
+        _ => log::debug!(
+            "pipeloop: {} has another handler now; leaving it in place",
+            describe(signal)
+        ),
     }
 }
 
@@ -382,12 +422,12 @@ fn chain(
     info: *mut libc::siginfo_t,
     context: *mut libc::c_void,
 ) {
-    let previous = &PREVIOUS[index];
-    let address = previous.handler.load(SeqCst);
+    let word = PREVIOUS[index].load(SeqCst);
+    let address = (word & !SIGINFO_BIT) as usize;
     if address == 0 {
         return;
     }
-    if previous.siginfo.load(SeqCst) {
+    if word & SIGINFO_BIT != 0 {
         // SAFETY: `address` is a handler the OS gave back from sigaction,
         // registered with SA_SIGINFO, so it has this signature.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
