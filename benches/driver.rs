@@ -180,22 +180,15 @@ struct Timing {
 
 impl Timing {
     fn median(&self) -> f64 {
-        let mut v = self.ns.clone();
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        }
+        crate::stats::median(&self.ns)
     }
 
     fn min(&self) -> f64 {
-        self.ns.iter().copied().fold(f64::INFINITY, f64::min)
+        crate::stats::min(&self.ns)
     }
 
     fn max(&self) -> f64 {
-        self.ns.iter().copied().fold(0.0, f64::max)
+        crate::stats::max(&self.ns)
     }
 }
 

@@ -25,6 +25,8 @@
 mod competitors;
 #[cfg(target_os = "linux")]
 mod driver;
+#[cfg(target_os = "linux")]
+mod stats;
 
 #[cfg(target_os = "linux")]
 fn main() -> std::process::ExitCode {
