@@ -461,19 +461,5 @@ fn run(args: &Args) -> io::Result<()> {
 }
 
 pub fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pingpong: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::stats::exit_code("pingpong", parse_args(), run)
 }

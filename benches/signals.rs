@@ -110,6 +110,22 @@ mod bench {
         }
     }
 
+    /// Runs `warmup` untimed rounds, then times `rounds` more.
+    fn time_rounds(
+        warmup: u64,
+        rounds: u64,
+        mut round: impl FnMut() -> io::Result<()>,
+    ) -> io::Result<Duration> {
+        for _ in 0..warmup {
+            round()?;
+        }
+        let start = Instant::now();
+        for _ in 0..rounds {
+            round()?;
+        }
+        Ok(start.elapsed())
+    }
+
     fn check(ok: bool, what: &str) -> io::Result<()> {
         if ok {
             Ok(())
@@ -143,7 +159,7 @@ mod bench {
             .register(&mut signals, TOKEN, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
 
-        let mut round = || -> io::Result<()> {
+        let round = || -> io::Result<()> {
             raise(PIPELOOP_SIGNAL)?;
             loop {
                 match poll.poll(&mut events, None) {
@@ -170,14 +186,7 @@ mod bench {
             }
             check(arrived == 1, "pipeloop: one signal")
         };
-        for _ in 0..warmup {
-            round()?;
-        }
-        let start = Instant::now();
-        for _ in 0..rounds {
-            round()?;
-        }
-        Ok(start.elapsed())
+        time_rounds(warmup, rounds, round)
     }
 
     /// signal-hook-mio, as its `v1_0` documentation shows it: register
@@ -194,7 +203,7 @@ mod bench {
             .register(&mut signals, TOKEN, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
 
-        let mut round = || -> io::Result<()> {
+        let round = || -> io::Result<()> {
             raise(SIGNAL_HOOK_SIGNAL)?;
             loop {
                 match poll.poll(&mut events, None) {
@@ -225,14 +234,7 @@ mod bench {
             }
             check(arrived == 1, "signal-hook-mio: one signal")
         };
-        for _ in 0..warmup {
-            round()?;
-        }
-        let start = Instant::now();
-        for _ in 0..rounds {
-            round()?;
-        }
-        Ok(start.elapsed())
+        time_rounds(warmup, rounds, round)
     }
 
     struct Args {
@@ -430,20 +432,6 @@ pipeloop on SIGUSR1, signal-hook on SIGUSR2"
     }
 
     pub fn main() -> ExitCode {
-        let args = match parse_args() {
-            Ok(Some(args)) => args,
-            Ok(None) => return ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-        };
-        match run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("signals: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        crate::stats::exit_code("signals", parse_args(), run)
     }
 }

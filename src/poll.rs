@@ -156,27 +156,30 @@ impl Poll {
     /// - the OS error if the kernel object cannot be made (e.g. `EMFILE`).
     pub fn new() -> io::Result<Poll> {
         if let Some(backend) = Backend::from_env()? {
-            let poll = Poll::with_backend(backend)?;
-            log::debug!("pipeloop: using the {backend} backend (PIPELOOP_BACKEND)");
-            return Ok(poll);
+            return Poll::with_backend(backend).map(|poll| Self::chosen(poll, BACKEND_ENV));
         }
         // The best backend this kernel supports: a build can carry one the
         // running kernel is too old for (kqueue on NetBSD before 10). Only
         // `Unsupported` moves on; any other error is returned.
-        let mut backends = Backend::available().iter().peekable();
-        while let Some(&backend) = backends.next() {
+        // `available()` always ends with poll(2), which every Unix has.
+        let (&last, better) = Backend::available()
+            .split_last()
+            .expect("poll(2) is always available");
+        for &backend in better {
             match Poll::with_backend(backend) {
-                Ok(poll) => {
-                    log::debug!("pipeloop: using the {backend} backend (platform default)");
-                    return Ok(poll);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Unsupported && backends.peek().is_some() => {
+                Ok(poll) => return Ok(Self::chosen(poll, "platform default")),
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
                     log::debug!("pipeloop: the {backend} backend is unsupported here ({e})");
                 }
                 Err(e) => return Err(e),
             }
         }
-        unreachable!("Backend::available() always ends with poll(2)")
+        Poll::with_backend(last).map(|poll| Self::chosen(poll, "platform default"))
+    }
+
+    fn chosen(poll: Poll, why: &str) -> Poll {
+        log::debug!("pipeloop: using the {} backend ({why})", poll.backend());
+        poll
     }
 
     /// A `Poll` on the given backend.
