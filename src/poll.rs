@@ -237,22 +237,16 @@ impl Poll {
         self.wait(events, timeout)
     }
 
-    /// The wait itself. Kept small: with no timeout (the usual case for a
-    /// loop) it is one `select` and a length check.
+    /// The wait itself: one `select`. No backend returns early with nothing
+    /// (poll(2), which wakes for its own reasons, waits again by itself), so
+    /// no clock is read here, except for a timeout longer than one kernel
+    /// wait can take.
     #[inline]
     fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         let selector = &*self.registry.selector;
         match timeout {
-            // The poll(2) backend returns empty-handed when another thread
-            // changed its table; wait again.
-            None => loop {
-                selector.select(&mut events.inner, None)?;
-                if !events.is_empty() {
-                    return Ok(());
-                }
-            },
-            Some(t) if t.is_zero() => selector.select(&mut events.inner, timeout),
-            Some(t) => wait_until(selector, events, t),
+            Some(t) if t > sys::LONGEST_WAIT => wait_long(selector, events, t),
+            _ => selector.select(&mut events.inner, timeout),
         }
     }
 
@@ -271,26 +265,20 @@ impl Poll {
     }
 }
 
-/// Waits until something is ready or `timeout` has passed, never returning
-/// early with nothing (the poll(2) backend can wake for its own reasons).
-fn wait_until(selector: &sys::Selector, events: &mut Events, timeout: Duration) -> io::Result<()> {
+/// Waits for a timeout longer than `sys::LONGEST_WAIT` (about 24.8 days,
+/// the most milliseconds a `c_int` holds) in waits of at most that long.
+#[cold]
+fn wait_long(selector: &sys::Selector, events: &mut Events, timeout: Duration) -> io::Result<()> {
+    // Too far away to represent: the same as no timeout.
     let Some(deadline) = Instant::now().checked_add(timeout) else {
-        // Too far away to represent: the same as no timeout.
-        return loop {
-            selector.select(&mut events.inner, None)?;
-            if !events.is_empty() {
-                break Ok(());
-            }
-        };
+        return selector.select(&mut events.inner, None);
     };
-    let mut wait = timeout;
     loop {
-        selector.select(&mut events.inner, Some(wait))?;
-        let now = Instant::now();
-        if !events.is_empty() || now >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        selector.select(&mut events.inner, Some(left.min(sys::LONGEST_WAIT)))?;
+        if !events.is_empty() || left <= sys::LONGEST_WAIT {
             return Ok(());
         }
-        wait = deadline - now;
     }
 }
 

@@ -485,3 +485,100 @@ fn waker_in_an_arc_wakes_from_a_long_lived_thread() {
         handle.join().unwrap();
     });
 }
+
+/// Regression: on poll(2), a change made while the poller held the table
+/// counted itself out only after releasing the lock, so its notification
+/// could land before the poller parked; the poller then waited for it with
+/// no deadline, for good. Changer threads reregister in a tight loop
+/// (alternating edge and level) while the poller polls with 20 ms timeouts:
+/// every poll must come back. The poller runs on its own thread so that a
+/// hang is reported as a failure instead of hanging the suite.
+///
+/// The timeout must also hold while the table keeps changing; how closely is
+/// a matter for measurement (run with `--nocapture` to see the slowest
+/// poll), so the bound asserted here is only a generous one.
+#[test]
+fn polls_keep_returning_while_other_threads_reregister() {
+    for changers in [1, 4] {
+        for &backend in pipeloop::Backend::available() {
+            let mut took = poll_while_reregistering(backend, changers, Duration::from_millis(1500));
+            took.sort_unstable();
+            let (median, slowest) = (took[took.len() / 2], took[took.len() - 1]);
+            eprintln!(
+                "[{backend}, {changers} changers] {} polls of 20 ms: median {median:?}, slowest {slowest:?}",
+                took.len()
+            );
+            assert!(
+                slowest < Duration::from_secs(2),
+                "[{backend}] a 20 ms poll took {slowest:?}"
+            );
+        }
+    }
+}
+
+/// Polls with a 20 ms timeout for `run`, on a thread of its own, while
+/// `changers` threads reregister their receivers; returns how long each poll
+/// took. Panics if one poll does not return within `PATIENCE`.
+fn poll_while_reregistering(
+    backend: pipeloop::Backend,
+    changers: usize,
+    run: Duration,
+) -> Vec<Duration> {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::mpsc;
+
+    let mut poll = Poll::with_backend(backend).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for i in 0..changers {
+        let (sender, mut receiver) = pipe::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        registry
+            .register(&mut receiver, Token(i), Interest::READABLE)
+            .unwrap();
+        let stop = Arc::clone(&stop);
+        handles.push(thread::spawn(move || {
+            let modes = [Interest::READABLE.level(), Interest::READABLE];
+            let mut n = 0usize;
+            while !stop.load(Relaxed) {
+                registry
+                    .reregister(&mut receiver, Token(i), modes[n % 2])
+                    .unwrap();
+                n += 1;
+            }
+            drop(sender);
+        }));
+    }
+    let (tick, ticks) = mpsc::channel();
+    thread::spawn(move || {
+        let mut events = Events::with_capacity(8);
+        let started = Instant::now();
+        while started.elapsed() < run {
+            let began = Instant::now();
+            poll.poll(&mut events, Some(Duration::from_millis(20)))
+                .unwrap();
+            if tick.send(began.elapsed()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut took = Vec::new();
+    loop {
+        match ticks.recv_timeout(PATIENCE) {
+            Ok(t) => took.push(t),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                stop.store(true, Relaxed);
+                panic!(
+                    "[{backend}, {changers} changers] poll stopped returning after {} polls",
+                    took.len()
+                );
+            }
+        }
+    }
+    stop.store(true, Relaxed);
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    took
+}

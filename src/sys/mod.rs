@@ -36,6 +36,7 @@ pub(crate) mod poll;
 pub(crate) mod event;
 pub(crate) mod fd;
 mod fd_map;
+mod handoff;
 #[cfg(any(pipeloop_kqueue, test))]
 pub(crate) mod kevent;
 mod registration;
@@ -213,6 +214,11 @@ impl Waker {
         }
     }
 }
+
+/// The longest one wait of any backend can be: `c_int::MAX` milliseconds
+/// (epoll_wait and poll(2) take an int; kqueue takes more). `Poll::poll`
+/// splits longer timeouts.
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_millis(libc::c_int::MAX as u64);
 
 /// Milliseconds for epoll_wait and poll: `-1` for none, rounded up so that a
 /// sub-millisecond timeout sleeps (instead of spinning at 0) and no wait ends

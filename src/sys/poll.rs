@@ -6,10 +6,10 @@
 //!
 //! - **Changes while another thread waits.** The poller holds the table's
 //!   lock while it sits in poll(2). A thread that wants to change the table
-//!   and finds it locked counts itself in `waiting`, writes a byte to an
-//!   internal pipe that is always in the array (the self-pipe trick), and
-//!   takes the lock once the poller has returned. The poller does not wait
-//!   again until `waiting` is back to zero.
+//!   and finds it locked takes a ticket, writes a byte to an internal pipe
+//!   that is always in the array (the self-pipe trick), and takes the lock
+//!   once the poller has returned; the poller lets the ticket holders go
+//!   first before it waits again. `handoff.rs` holds that protocol.
 //! - **Trigger modes.** Level is what poll(2) does. Edge is emulated: once a
 //!   direction is reported it is disarmed (left out of `events`) until the
 //!   source re-arms it after `WouldBlock` or a short transfer, or is
@@ -26,13 +26,14 @@
 //! allocated per wait.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::Duration;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::{Duration, Instant};
 
 use super::event::{self, flags};
-use super::{FdMap, FileId, RawEvent, cvt, drain};
+use super::handoff::{Handoff, Notifier};
+use super::{FdMap, FileId, RawEvent, cvt};
 use crate::{Interest, Token};
 
 #[derive(Debug)]
@@ -41,27 +42,14 @@ pub(crate) struct Selector {
 }
 
 struct Shared {
-    state: Mutex<State>,
-    /// Threads waiting for the poller to release `state`.
-    waiting: AtomicUsize,
-    /// Signalled when `waiting` drops back to zero.
-    done: Condvar,
-    notifier: Notifier,
+    /// The table, and the way to change it while the poller waits on it.
+    handoff: Handoff<State>,
     /// The poller is in poll(2), or about to be: a wake must write to the
     /// notifier. Otherwise the flag below is enough, and a wake costs no
     /// syscall.
     sleeping: AtomicBool,
     /// Some waker's flag is set (or was, and a poll is about to see it).
     woken: AtomicBool,
-}
-
-/// The internal self-pipe; its read end is `pollfds[0]`.
-struct Notifier {
-    read: OwnedFd,
-    write: OwnedFd,
-    /// A byte is in the pipe (or about to be): further notifications can be
-    /// skipped until the poller has drained it.
-    pending: AtomicBool,
 }
 
 struct State {
@@ -106,12 +94,6 @@ struct Entry {
 struct WakerSlot {
     token: Token,
     pending: AtomicBool,
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // A panic never happens while the table is half-changed, so a poisoned
-    // lock still guards a consistent table.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(pipeloop_linux)]
@@ -398,65 +380,9 @@ impl State {
     }
 }
 
-impl Notifier {
-    fn notify(&self) {
-        if !self.pending.swap(true, SeqCst) {
-            // A full pipe is as good as a byte: the poller will wake.
-            let _ = super::write(self.write.as_raw_fd(), &[1]);
-        }
-    }
-
-    /// Empties the pipe, then allows the next notification. In that order: a
-    /// notification skipped while `pending` was still set is seen by the
-    /// poller's scan that follows this reset.
-    fn reset(&self) {
-        drain(&self.read);
-        self.pending.store(false, SeqCst);
-    }
-}
-
 impl Shared {
-    /// Runs `change` on the table, fetching it from the poller if needed.
-    fn modify<R>(&self, change: impl FnOnce(&mut State) -> R) -> R {
-        match self.state.try_lock() {
-            Ok(mut state) => return change(&mut state),
-            Err(TryLockError::Poisoned(p)) => return change(&mut p.into_inner()),
-            Err(TryLockError::WouldBlock) => {}
-        }
-        self.waiting.fetch_add(1, SeqCst);
-        // Counted out even if `change` panicked, or the poller would wait for
-        // this change forever.
-        let _waiting = Waiting(self);
-        self.notifier.notify();
-        let mut state = lock(&self.state);
-        change(&mut state)
-    }
-
-    /// Takes the table for a wait, letting waiting changes go first.
-    ///
-    /// (`Waiting` below is the other half: a changer that had to wait counts
-    /// itself out and wakes this loop.)
-    fn lock_for_poll(&self) -> MutexGuard<'_, State> {
-        let mut state = lock(&self.state);
-        while self.waiting.load(SeqCst) > 0 {
-            state = self
-                .done
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        state
-    }
-}
-
-/// A changer counted in `Shared::waiting`; dropping it counts it out, while
-/// the changer still holds the lock (locals drop in reverse order).
-struct Waiting<'a>(&'a Shared);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if self.0.waiting.fetch_sub(1, SeqCst) == 1 {
-            self.0.done.notify_all();
-        }
+    fn notifier(&self) -> &Notifier {
+        self.handoff.notifier()
     }
 }
 
@@ -468,21 +394,21 @@ fn log_stale(fd: RawFd) {
 
 impl Selector {
     pub(crate) fn new() -> io::Result<Selector> {
-        let (read, write) = super::new_pipe()?;
+        let notifier = Notifier::new()?;
         let first = libc::pollfd {
-            fd: read.as_raw_fd(),
+            fd: notifier.fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         let placeholder = Entry {
-            fd: read.as_raw_fd(),
+            fd: notifier.fd(),
             token: Token(usize::MAX),
             interest: Interest::READABLE.level(),
             armed: libc::POLLIN,
             parked: false,
             closed: false,
             id: 0,
-            file: FileId::of(read.as_raw_fd())?,
+            file: FileId::of(notifier.fd())?,
         };
         let state = State {
             pollfds: vec![first],
@@ -493,16 +419,8 @@ impl Selector {
             next_id: 0,
             forgotten: 0,
         };
-        let notifier = Notifier {
-            read,
-            write,
-            pending: AtomicBool::new(false),
-        };
         let shared = Shared {
-            state: Mutex::new(state),
-            waiting: AtomicUsize::new(0),
-            done: Condvar::new(),
-            notifier,
+            handoff: Handoff::new(state, notifier),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
         };
@@ -520,7 +438,8 @@ impl Selector {
         let file = FileId::of(fd)?;
         let (id, stale) = self
             .shared
-            .modify(|s| s.insert(fd, token, interest, file))?;
+            .handoff
+            .change(|s| s.insert(fd, token, interest, file))?;
         if stale {
             log_stale(fd);
         }
@@ -536,13 +455,14 @@ impl Selector {
         let file = FileId::of(fd)?;
         let id = self
             .shared
-            .modify(|s| s.update(fd, token, interest, file))?;
+            .handoff
+            .change(|s| s.update(fd, token, interest, file))?;
         Ok(self.registration(fd, id))
     }
 
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
         let file = FileId::of(fd)?;
-        self.shared.modify(|s| s.remove_file(fd, file))
+        self.shared.handoff.change(|s| s.remove_file(fd, file))
     }
 
     fn registration(&self, fd: RawFd, id: u64) -> super::Registration {
@@ -553,20 +473,59 @@ impl Selector {
         })
     }
 
+    /// Waits until something can be reported or `timeout` has passed.
+    ///
+    /// Unlike epoll, poll(2) returns for reasons of this backend's own (the
+    /// notifier, an entry it then does not report), so this loops until it
+    /// has events for the caller, reading the clock only after such an
+    /// empty return.
     pub(crate) fn select(
         &self,
         buf: &mut super::event::EventBuf,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         let events = &mut buf.events;
+        if timeout == Some(Duration::ZERO) {
+            return self.select_once(events, timeout, None).map(drop);
+        }
+        // A deadline too far away to represent is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut wait = timeout.filter(|_| deadline.is_some());
+        loop {
+            let expired = self.select_once(events, wait, deadline)?;
+            if !events.is_empty() || expired {
+                return Ok(());
+            }
+            if let Some(deadline) = deadline {
+                match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => wait = Some(left),
+                    _ => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// One poll(2): waits at most `timeout` (less if the changers it let
+    /// through first took time: then until `deadline`). Returns whether it
+    /// slept its whole timeout.
+    fn select_once(
+        &self,
+        events: &mut Vec<RawEvent>,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> io::Result<bool> {
         events.clear();
-        let mut state = self.shared.lock_for_poll();
+        let (mut state, waited) = self.shared.handoff.lock_for_wait(deadline);
+        let timeout = match deadline {
+            Some(deadline) if waited => Some(deadline.saturating_duration_since(Instant::now())),
+            _ => timeout,
+        };
         // Announce the sleep before looking at `woken`; `Waker::wake` sets
         // `woken` before looking at `sleeping`. With both sequentially
         // consistent, either this poll sees the wake and does not block, or
         // the waker sees the sleep and writes to the notifier.
         self.shared.sleeping.store(true, SeqCst);
-        let timeout = if self.shared.woken.load(SeqCst) {
+        let ms = if self.shared.woken.load(SeqCst) {
             0
         } else {
             super::timeout_ms(timeout)
@@ -574,12 +533,13 @@ impl Selector {
         let len = state.pollfds.len() as libc::nfds_t;
         // SAFETY: the array holds `len` initialised pollfds and stays locked
         // (so unchanged) for the whole call.
-        let result = cvt(unsafe { libc::poll(state.pollfds.as_mut_ptr(), len, timeout) });
+        let result = cvt(unsafe { libc::poll(state.pollfds.as_mut_ptr(), len, ms) });
         self.shared.sleeping.store(false, SeqCst);
         let mut left = result? as usize;
+        let expired = left == 0 && ms > 0;
         if state.pollfds[0].revents != 0 {
             left -= 1;
-            self.shared.notifier.reset();
+            self.shared.notifier().reset();
         }
         if self.shared.woken.swap(false, SeqCst) && state.deliver_wakers(events) {
             // Some did not fit: the next poll must not block.
@@ -591,7 +551,7 @@ impl Selector {
         if forgotten > 0 {
             log::debug!("poll(2): forgot {forgotten} fd(s) closed while registered (POLLNVAL)");
         }
-        Ok(())
+        Ok(expired)
     }
 
     /// Whether `reg` is an entry of this selector's table.
@@ -604,7 +564,9 @@ impl Selector {
             token,
             pending: AtomicBool::new(false),
         });
-        self.shared.modify(|s| s.wakers.push(Arc::clone(&slot)));
+        self.shared
+            .handoff
+            .change(|s| s.wakers.push(Arc::clone(&slot)));
         Waker {
             shared: Arc::clone(&self.shared),
             slot,
@@ -630,11 +592,13 @@ impl Registration {
     }
 
     pub(crate) fn rearm(&self, interest: Interest) {
-        self.shared.modify(|s| s.rearm(self.fd, self.id, interest));
+        self.shared
+            .handoff
+            .change(|s| s.rearm(self.fd, self.id, interest));
     }
 
     pub(crate) fn release(self) {
-        self.shared.modify(|s| {
+        self.shared.handoff.change(|s| {
             if s.current(self.fd, self.id).is_some() {
                 let _ = s.remove(self.fd);
             }
@@ -655,7 +619,7 @@ impl Waker {
         self.slot.pending.store(true, SeqCst);
         self.shared.woken.store(true, SeqCst);
         if self.shared.sleeping.load(SeqCst) {
-            self.shared.notifier.notify();
+            self.shared.notifier().notify();
         }
         Ok(())
     }
@@ -664,19 +628,20 @@ impl Waker {
 impl Drop for Waker {
     fn drop(&mut self) {
         self.shared
-            .modify(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
+            .handoff
+            .change(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
     }
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.state.try_lock() {
-            Ok(state) => f
+        match self.handoff.try_lock() {
+            Some(state) => f
                 .debug_struct("poll::Selector")
                 .field("registered", &(state.entries.len() - 1))
                 .field("wakers", &state.wakers.len())
                 .finish(),
-            Err(_) => f.write_str("poll::Selector { <in poll> }"),
+            None => f.write_str("poll::Selector { <in poll> }"),
         }
     }
 }
