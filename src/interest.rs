@@ -132,6 +132,21 @@ impl Interest {
         self.bits() & WRITABLE != 0
     }
 
+    /// Whether the interest includes AIO readiness: always `false`. mio has
+    /// it on every platform (`Interest::AIO` on FreeBSD, DragonFly and
+    /// Apple's systems); pipeloop has no AIO interest, and keeps the method
+    /// so that code written for mio compiles unchanged.
+    pub const fn is_aio(self) -> bool {
+        false
+    }
+
+    /// Whether the interest includes LIO readiness: always `false`, as
+    /// [`is_aio`](Interest::is_aio) and for the same reason (mio's
+    /// `Interest::LIO` exists on FreeBSD only).
+    pub const fn is_lio(self) -> bool {
+        false
+    }
+
     /// Whether the interest includes priority (always `false` where
     /// [`PRIORITY`](Interest::PRIORITY) does not exist).
     pub const fn is_priority(self) -> bool {
@@ -188,13 +203,14 @@ impl fmt::Debug for Interest {
                 sep = " | ";
             }
         }
-        let mode = if self.is_oneshot() {
-            "oneshot"
+        // mio's format (`READABLE | WRITABLE`); the mode only when it is
+        // not the default.
+        if self.is_oneshot() {
+            f.write_str(", oneshot")
         } else if self.is_level() {
-            "level"
+            f.write_str(", level")
         } else {
-            "edge"
-        };
-        write!(f, ", {mode}")
+            Ok(())
+        }
     }
 }

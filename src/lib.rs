@@ -64,6 +64,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Porting from mio
+//!
+//! Code written for mio 1.x's `Poll`, `Registry`, `Token`, `Interest`,
+//! `Events`, `event::Source`, `unix::SourceFd`, `unix::pipe` and `Waker`
+//! compiles by changing paths (`mio::unix::SourceFd` is
+//! [`pipeloop::SourceFd`](SourceFd); `Interest`'s `Debug` output and the
+//! `is_aio`/`is_lio` methods match too). The differences are deliberate:
+//!
+//! - mio's debug builds allow one `Waker` per `Poll` and register a source
+//!   with one `Poll` only; pipeloop allows several wakers per `Poll`, each
+//!   reported under its own token, and a pipe end registered with several
+//!   `Poll`s (each sees its events);
+//! - the trigger mode rides in the [`Interest`]: edge by default, as mio's
+//!   only mode is, with [`level`](Interest::level) and
+//!   [`oneshot`](Interest::oneshot) on every backend;
+//! - dropping a registered pipe end or [`Waker`] ends its registration on
+//!   every backend (mio leaves that to the kernel, and epoll keeps it while a
+//!   duplicate of the fd lives);
+//! - [`Poll::new`] honours the `PIPELOOP_BACKEND` environment variable.
+//!
 //! # Logging
 //!
 //! pipeloop logs through the [`log`] crate: `debug!` for the backend chosen,

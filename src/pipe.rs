@@ -74,18 +74,28 @@
 //!
 //! # Lifetimes
 //!
-//! On the poll(2) backend a registered end (and a [`Waker`](crate::Waker))
-//! keeps the backend's table alive, with its internal pipe (two fds), until
-//! the end is dropped, even if the `Poll` is dropped first.
+//! **Dropping a registered end ends its registrations**, with every `Poll`
+//! it was registered with and on every backend, before its fd closes, even
+//! while a [`try_clone`](Receiver::try_clone), a `dup` or a forked child
+//! keeps the pipe open. (epoll by itself would keep reporting the dropped
+//! end's token until the last of those closed; see
+//! [`SourceFd`](crate::SourceFd) for what a raw fd gets.) A clone is
+//! registered on its own: dropping the original does not end the clone's
+//! registration, nor the other way round.
+//!
+//! A registered end does not keep its `Poll`'s fds open: dropping the `Poll`
+//! closes them at once, and the end then simply has nothing to deregister.
 //!
 //! # Giving the fd away
 //!
 //! [`IntoRawFd`] and `OwnedFd::from` hand over the fd as it is: if it was
-//! registered, it stays registered, as it would on epoll. A `Sender` or
-//! `Receiver` rebuilt from that fd does not know about the registration, so
-//! on the poll(2) backend it cannot re-arm edge mode; reregister it (through
-//! the new value) before relying on edge events. Deregister first if the fd
-//! leaves your program's control.
+//! registered, it stays registered, and from then on it is a raw fd like any
+//! other (see [`SourceFd`](crate::SourceFd) for what closing it without
+//! deregistering does). A `Sender` or `Receiver` rebuilt from that fd does
+//! not know about the registration, so on the poll(2) backend it cannot
+//! re-arm edge mode, and dropping it does not end the registration:
+//! reregister it (through the new value) to take the registration back.
+//! Deregister first if the fd leaves your program's control.
 //!
 //! # `SIGPIPE`
 //!
@@ -249,20 +259,36 @@ pub struct Receiver {
     inner: End,
 }
 
-/// What both ends share: the fd, and the registrations that let the poll(2)
-/// backend emulate edge mode (nothing on epoll), shared with clones.
+/// What both ends share: the fd, and its registrations, shared with clones
+/// (see `sys::Registrations`).
 ///
-/// `regs` is declared first so that it is dropped first: the poll(2) backend
-/// forgets the fd before it is closed, so a new fd given the same number
-/// can be registered at once.
+/// Dropping an end ends its registrations *before* its fd closes (`Drop`
+/// runs before the fields are dropped): on epoll a registration otherwise
+/// outlives the fd while a clone, a `dup` or a forked child keeps the pipe
+/// open, and on poll(2) the number must be free to register again at once.
 struct End {
+    /// The fd's number, for the hot paths (the same as `fd`'s).
+    raw: RawFd,
+    /// `None` only once `into_fd` has taken it.
+    fd: Option<OwnedFd>,
     regs: sys::Registrations,
-    fd: OwnedFd,
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        self.regs.release_own();
+    }
 }
 
 impl End {
     fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.raw
+    }
+
+    fn owned(&self) -> &OwnedFd {
+        self.fd
+            .as_ref()
+            .expect("only into_fd takes the fd, and it consumes the End")
     }
 
     /// Re-arms `direction` if `result` proves it was used up: `WouldBlock`,
@@ -302,9 +328,13 @@ impl End {
     /// A clone shares the registrations, so that reading or writing through
     /// it re-arms them too.
     fn try_clone(&self) -> io::Result<End> {
-        let fd = self.fd.try_clone()?;
+        let fd = self.owned().try_clone()?;
         let regs = self.regs.share(fd.as_raw_fd());
-        Ok(End { regs, fd })
+        Ok(End {
+            raw: fd.as_raw_fd(),
+            fd: Some(fd),
+            regs,
+        })
     }
 
     fn register(
@@ -313,9 +343,9 @@ impl End {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        let reg = registry.register_fd(self.raw(), token, interests)?;
-        self.regs.track(reg);
-        Ok(())
+        registry.traced("register", self.raw, Some((token, interests)), |s| {
+            self.regs.register(s, token, interests)
+        })
     }
 
     fn reregister(
@@ -324,30 +354,31 @@ impl End {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        let reg = registry.reregister_fd(self.raw(), token, interests)?;
-        self.regs.track(reg);
-        Ok(())
+        registry.traced("reregister", self.raw, Some((token, interests)), |s| {
+            self.regs.reregister(s, token, interests)
+        })
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.deregister_fd(self.raw())?;
-        self.regs.untrack(registry.selector());
-        Ok(())
+        registry.traced("deregister", self.raw, None, |s| self.regs.deregister(s))
     }
 
-    /// The fd, still registered if it was (as it would stay on epoll).
-    fn into_fd(self) -> OwnedFd {
-        let End { regs, fd } = self;
-        regs.detach_own();
-        fd
+    /// The fd, still registered if it was: the caller takes over the
+    /// registration with the fd.
+    fn into_fd(mut self) -> OwnedFd {
+        self.regs.detach_own();
+        self.fd
+            .take()
+            .expect("only into_fd takes the fd, and it consumes the End")
     }
 }
 
 impl From<OwnedFd> for End {
     fn from(fd: OwnedFd) -> End {
         End {
+            raw: fd.as_raw_fd(),
             regs: sys::Registrations::new(fd.as_raw_fd()),
-            fd,
+            fd: Some(fd),
         }
     }
 }
@@ -440,7 +471,7 @@ macro_rules! common_impls {
 
         impl AsFd for $ty {
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.inner.fd.as_fd()
+                self.inner.owned().as_fd()
             }
         }
 

@@ -394,31 +394,18 @@ impl Registry {
         &self.selector
     }
 
-    pub(crate) fn register_fd(
+    /// Runs one registration change for `fd` on the backend and traces
+    /// it, after `change` has released every lock it took: a logger may
+    /// write into a registered pipe, whose re-arming takes those locks.
+    pub(crate) fn traced<T>(
         &self,
+        what: &str,
         fd: RawFd,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<sys::Registration> {
-        let result = self.selector.register(fd, token, interests);
-        log_change("register", fd, Some((token, interests)), &result);
-        result
-    }
-
-    pub(crate) fn reregister_fd(
-        &self,
-        fd: RawFd,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<sys::Registration> {
-        let result = self.selector.reregister(fd, token, interests);
-        log_change("reregister", fd, Some((token, interests)), &result);
-        result
-    }
-
-    pub(crate) fn deregister_fd(&self, fd: RawFd) -> io::Result<()> {
-        let result = self.selector.deregister(fd);
-        log_change("deregister", fd, None, &result);
+        to: Option<(Token, Interest)>,
+        change: impl FnOnce(&sys::Selector) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let result = change(&self.selector);
+        log_change(what, fd, to, &result);
         result
     }
 }

@@ -23,11 +23,22 @@ use crate::{Interest, Registry, Token};
 /// is reported once and then stays quiet. Level and oneshot registrations
 /// need nothing extra.
 ///
-/// Close a registered fd only after deregistering it. epoll forgets a closed
-/// fd by itself; the poll(2) backend forgets it when poll(2) reports it
-/// invalid, or when another file is registered under the same fd number. A
-/// new fd for the *same* file under the same number (a pipe's other end, or
-/// the same file opened again) is refused with `AlreadyExists` until then.
+/// # Deregister before closing
+///
+/// pipeloop's own sources end their registrations when dropped; a
+/// `SourceFd` cannot, because pipeloop does not own the fd. Closing a
+/// registered fd without deregistering it does different things on each
+/// backend, all of them unwelcome:
+///
+/// | | the closed fd's token | its fd number, reused |
+/// |---|---|---|
+/// | epoll | keeps being reported for as long as another fd (a `dup`, a forked child's copy) keeps the same open file alive; nothing once the last one closes | can be registered; the old registration can no longer be removed |
+/// | poll(2) | nothing: poll(2) says the fd is invalid and the entry is dropped (logged at `debug`) | until that happens, poll(2) polls **the new file and reports it under the old token and interest**; registering the new file replaces the stale entry, but a new fd for the *same* file (a pipe's other end, the same file opened again) is refused with `AlreadyExists` until the entry is dropped |
+/// | kqueue | nothing: the kernel drops the fd's filters when it is closed | can be registered (the stale record is replaced) |
+///
+/// None of this is detected per event, which would cost a syscall per event
+/// on poll(2). Deregister first, or wrap the fd in a type whose `Drop`
+/// deregisters it.
 ///
 /// # Examples
 ///
@@ -50,6 +61,8 @@ use crate::{Interest, Registry, Token};
 #[derive(Debug)]
 pub struct SourceFd<'a>(pub &'a RawFd);
 
+/// The registration is left to the caller (`detach`): pipeloop does not own
+/// the fd, so it cannot end the registration when the fd closes.
 impl Source for SourceFd<'_> {
     fn register(
         &mut self,
@@ -57,9 +70,10 @@ impl Source for SourceFd<'_> {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        registry
-            .register_fd(*self.0, token, interests)
-            .map(|r| r.detach())
+        let fd = *self.0;
+        registry.traced("register", fd, Some((token, interests)), |s| {
+            s.register(fd, token, interests).map(|r| r.detach())
+        })
     }
 
     fn reregister(
@@ -68,12 +82,14 @@ impl Source for SourceFd<'_> {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        registry
-            .reregister_fd(*self.0, token, interests)
-            .map(|r| r.detach())
+        let fd = *self.0;
+        registry.traced("reregister", fd, Some((token, interests)), |s| {
+            s.reregister(fd, token, interests).map(|r| r.detach())
+        })
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.deregister_fd(*self.0)
+        let fd = *self.0;
+        registry.traced("deregister", fd, None, |s| s.deregister(fd))
     }
 }

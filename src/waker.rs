@@ -21,9 +21,16 @@ use crate::{Registry, Token, sys};
 /// - **epoll**: an eventfd registered edge-triggered. `wake` is one `write`,
 ///   and every write is a new edge, so a wake plus the poll that sees it costs
 ///   two syscalls and nothing is drained.
-/// - **poll(2)**: no fd of its own. `wake` sets the waker's flag and writes a
-///   byte to the backend's internal self-pipe (once, until the poller has
-///   seen it); the poller reports every flagged waker.
+/// - **poll(2)**: no fd of its own. `wake` sets the waker's flag and, only
+///   if the poller is asleep in poll(2) (or about to be), writes a byte to
+///   the backend's internal self-pipe (once, until the poller has seen it);
+///   the poller reports every flagged waker. A wake from the polling thread
+///   itself costs no syscall.
+/// - **kqueue**: an `EVFILT_USER` event of its own (a pipe on OpenBSD).
+///
+/// Dropping a `Waker` ends its registration on every backend, even while a
+/// forked child still holds a copy of its fd. It does not keep the `Poll`'s
+/// own fds open; a wake after the `Poll` is gone does nothing.
 ///
 /// # Examples
 ///

@@ -187,6 +187,24 @@ fn reregister_or_deregister_of_an_unregistered_source_is_not_found() {
     });
 }
 
+/// Regression: epoll refuses more than `INT_MAX / sizeof(epoll_event)`
+/// events per wait (`EINVAL`), and pipeloop clamped at `INT_MAX`, so every
+/// poll into a buffer this large failed. The buffer is reserved, not
+/// touched, so it costs address space only.
+#[test]
+fn an_events_capacity_beyond_what_the_kernel_takes_still_polls() {
+    const OVER_EPOLL_LIMIT: usize = (i32::MAX as usize / 12) + 1;
+    for_each_backend(|poll| {
+        let mut events = Events::with_capacity(OVER_EPOLL_LIMIT);
+        assert!(events.capacity() >= OVER_EPOLL_LIMIT);
+        let (mut sender, _receiver) = util::registered_pipe(poll, 0, Interest::READABLE);
+        poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        sender.write_all(b"x").unwrap();
+        expect_events(poll, &mut events, &[Expect::readable(0)]);
+    });
+}
+
 #[test]
 fn polling_with_zero_capacity_events_is_invalid_input() {
     for_each_backend(|poll| {

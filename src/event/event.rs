@@ -100,6 +100,20 @@ impl Event {
     pub fn is_priority(&self) -> bool {
         self.flags() & flags::PRI != 0
     }
+
+    /// An AIO operation completed: always `false`. mio has this on every
+    /// platform (true only for kqueue's `EVFILT_AIO`, which pipeloop never
+    /// registers); it is kept so that code written for mio compiles
+    /// unchanged.
+    pub fn is_aio(&self) -> bool {
+        false
+    }
+
+    /// An LIO operation completed: always `false`, as
+    /// [`is_aio`](Event::is_aio) and for the same reason.
+    pub fn is_lio(&self) -> bool {
+        false
+    }
 }
 
 /// Prints the flag names, as in `EPOLLIN | EPOLLRDHUP`.

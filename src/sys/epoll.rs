@@ -8,21 +8,36 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{PipeWaker, Registration, cvt, owned};
+use super::{PipeWaker, cvt, owned};
 use crate::{Interest, Token};
 
 #[derive(Debug)]
 pub(crate) struct Selector {
-    ep: OwnedFd,
+    /// Shared with the `Registration`s it hands out, weakly: they delete
+    /// themselves while the epoll fd is open, and need nothing once it is
+    /// closed.
+    ep: Arc<OwnedFd>,
 }
+
+/// The most events one `epoll_wait` takes: the kernel refuses more with
+/// `EINVAL` (`EP_MAX_EVENTS` in fs/eventpoll.c is
+/// `INT_MAX / sizeof(struct epoll_event)`).
+const MAX_EVENTS: usize = libc::c_int::MAX as usize / std::mem::size_of::<libc::epoll_event>();
 
 impl Selector {
     pub(crate) fn new() -> io::Result<Selector> {
         // SAFETY: epoll_create1 takes only flags.
         let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        Ok(Selector { ep: owned(ep) })
+        Ok(Selector {
+            ep: Arc::new(owned(ep)),
+        })
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.ep) as usize
     }
 
     pub(crate) fn register(
@@ -30,9 +45,9 @@ impl Selector {
         fd: RawFd,
         token: Token,
         interest: Interest,
-    ) -> io::Result<Registration> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, Some((token, interest)))?;
-        Ok(Registration::NONE)
+    ) -> io::Result<super::Registration> {
+        ctl(&self.ep, libc::EPOLL_CTL_ADD, fd, Some((token, interest)))?;
+        Ok(self.registration(fd))
     }
 
     pub(crate) fn reregister(
@@ -40,24 +55,20 @@ impl Selector {
         fd: RawFd,
         token: Token,
         interest: Interest,
-    ) -> io::Result<Registration> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, Some((token, interest)))?;
-        Ok(Registration::NONE)
+    ) -> io::Result<super::Registration> {
+        ctl(&self.ep, libc::EPOLL_CTL_MOD, fd, Some((token, interest)))?;
+        Ok(self.registration(fd))
     }
 
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd, None)
+        ctl(&self.ep, libc::EPOLL_CTL_DEL, fd, None)
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, what: Option<(Token, Interest)>) -> io::Result<()> {
-        let mut event = libc::epoll_event {
-            events: what.map_or(0, |(_, interest)| interest_flags(interest)),
-            u64: what.map_or(0, |(token, _)| token.0 as u64),
-        };
-        // SAFETY: `event` is a valid epoll_event for the duration of the call
-        // (ignored by EPOLL_CTL_DEL); bad fds are reported as errors.
-        cvt(unsafe { libc::epoll_ctl(self.ep.as_raw_fd(), op, fd, &mut event) })?;
-        Ok(())
+    fn registration(&self, fd: RawFd) -> super::Registration {
+        super::Registration::epoll(Registration {
+            ep: Arc::downgrade(&self.ep),
+            fd,
+        })
     }
 
     pub(crate) fn select(
@@ -67,7 +78,7 @@ impl Selector {
     ) -> io::Result<()> {
         let events = &mut buf.events;
         events.clear();
-        let max = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
+        let max = events.capacity().min(MAX_EVENTS) as libc::c_int;
         // SAFETY: the buffer has room for `max` events; epoll_wait writes at
         // most that many and returns how many it wrote.
         let n = cvt(unsafe {
@@ -81,6 +92,49 @@ impl Selector {
         // SAFETY: epoll_wait initialised the first `n` (<= capacity) entries.
         unsafe { events.set_len(n as usize) };
         Ok(())
+    }
+}
+
+fn ctl(
+    ep: &OwnedFd,
+    op: libc::c_int,
+    fd: RawFd,
+    what: Option<(Token, Interest)>,
+) -> io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: what.map_or(0, |(_, interest)| interest_flags(interest)),
+        u64: what.map_or(0, |(token, _)| token.0 as u64),
+    };
+    // SAFETY: `event` is a valid epoll_event for the duration of the call
+    // (ignored by EPOLL_CTL_DEL); bad fds are reported as errors.
+    cvt(unsafe { libc::epoll_ctl(ep.as_raw_fd(), op, fd, &mut event) })?;
+    Ok(())
+}
+
+/// A pipeloop source's registration: deleted before the source's fd
+/// closes, because epoll would keep it for as long as any other fd (a
+/// clone, a `dup`, a forked child's copy) keeps the open file alive.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    ep: Weak<OwnedFd>,
+    fd: RawFd,
+}
+
+impl Registration {
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub(crate) fn backend(&self) -> usize {
+        self.ep.as_ptr() as usize
+    }
+
+    /// Deletes the registration, if the epoll fd is still open. `ENOENT`
+    /// (deregistered some other way meanwhile) is what was wanted anyway.
+    pub(crate) fn release(self) {
+        if let Some(ep) = self.ep.upgrade() {
+            let _ = ctl(&ep, libc::EPOLL_CTL_DEL, self.fd, None);
+        }
     }
 }
 
@@ -116,8 +170,17 @@ pub(crate) fn interest_flags(interest: Interest) -> u32 {
 /// 5.15 (only the write into an empty pipe woke it there). That is one more
 /// reason the eventfd is the default, and the pipe is kept only to measure
 /// against.
+///
+/// Its registration is deleted before its fd closes (see `Drop`): a forked
+/// child's copy of the fd would otherwise keep it alive.
 #[derive(Debug)]
-pub(crate) enum Waker {
+pub(crate) struct Waker {
+    fd: WakeFd,
+    reg: super::Registration,
+}
+
+#[derive(Debug)]
+enum WakeFd {
     EventFd(OwnedFd),
     Pipe(PipeWaker),
 }
@@ -128,23 +191,25 @@ impl Waker {
         let fd = owned(cvt(unsafe {
             libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK)
         })?);
-        selector
-            .register(fd.as_raw_fd(), token, Interest::READABLE)?
-            .detach();
-        Ok(Waker::EventFd(fd))
+        let reg = selector.register(fd.as_raw_fd(), token, Interest::READABLE)?;
+        Ok(Waker {
+            fd: WakeFd::EventFd(fd),
+            reg,
+        })
     }
 
     pub(crate) fn new_pipe(selector: &Selector, token: Token) -> io::Result<Waker> {
         let pipe = PipeWaker::new()?;
-        selector
-            .register(pipe.read_fd(), token, Interest::READABLE)?
-            .detach();
-        Ok(Waker::Pipe(pipe))
+        let reg = selector.register(pipe.read_fd(), token, Interest::READABLE)?;
+        Ok(Waker {
+            fd: WakeFd::Pipe(pipe),
+            reg,
+        })
     }
 
     pub(crate) fn wake(&self) -> io::Result<()> {
-        match self {
-            Waker::EventFd(fd) => {
+        match &self.fd {
+            WakeFd::EventFd(fd) => {
                 let one = 1u64.to_ne_bytes();
                 match super::write(fd.as_raw_fd(), &one) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -156,7 +221,14 @@ impl Waker {
                     other => other.map(drop),
                 }
             }
-            Waker::Pipe(pipe) => pipe.wake(),
+            WakeFd::Pipe(pipe) => pipe.wake(),
         }
+    }
+}
+
+impl Drop for Waker {
+    /// Ends the registration before the fields (the fd) are dropped.
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self.reg));
     }
 }

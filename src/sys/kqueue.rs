@@ -44,7 +44,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::event::{self, EventBuf};
@@ -209,7 +209,7 @@ impl Inner {
 
     fn registration(self: &Arc<Inner>, fd: RawFd, id: u64) -> super::Registration {
         super::Registration::kqueue(Registration {
-            inner: Arc::clone(self),
+            inner: Arc::downgrade(self),
             fd,
             id,
         })
@@ -366,9 +366,8 @@ impl Selector {
         self.inner.apply(fd as usize, Token(0), &list[..n])
     }
 
-    /// Whether `reg` is a record of this selector's table.
-    pub(crate) fn owns(&self, reg: &Registration) -> bool {
-        Arc::ptr_eq(&self.inner, &reg.inner)
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     pub(crate) fn select(&self, buf: &mut EventBuf, timeout: Option<Duration>) -> io::Result<()> {
@@ -402,10 +401,11 @@ impl Selector {
     }
 }
 
-/// A pipe end's handle on its record, to forget it when the fd closes.
+/// A pipe end's handle on its record, to forget it when the fd closes. It
+/// refers to the backend weakly, so it never keeps the kqueue fd open.
 #[derive(Debug)]
 pub(crate) struct Registration {
-    inner: Arc<Inner>,
+    inner: Weak<Inner>,
     fd: RawFd,
     id: u64,
 }
@@ -415,14 +415,17 @@ impl Registration {
         self.fd
     }
 
-    pub(crate) fn same_entry(&self, other: &Registration) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner) && self.fd == other.fd
+    pub(crate) fn backend(&self) -> usize {
+        self.inner.as_ptr() as usize
     }
 
     /// The fd is about to be closed, and the kernel drops its filters then;
     /// drop the record too, if it is still this registration's.
     pub(crate) fn release(self) {
-        let mut table = self.inner.lock();
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut table = inner.lock();
         if table
             .fds
             .get(self.fd)
@@ -487,12 +490,12 @@ impl Drop for Waker {
 }
 
 /// Wakes a blocked `kevent` where `EVFILT_USER` is not used: a pipe whose
-/// read end is registered edge-triggered (`EV_CLEAR`). Its record is kept
-/// (`_reg`, dropped before the pipe) so that it is forgotten with the pipe.
+/// read end is registered edge-triggered (`EV_CLEAR`). Its record is
+/// forgotten before the pipe closes (see `Drop`).
 #[cfg(not(pipeloop_evfilt_user))]
 #[derive(Debug)]
 pub(crate) struct Waker {
-    _reg: super::Registration,
+    reg: super::Registration,
     pipe: super::PipeWaker,
 }
 
@@ -501,10 +504,18 @@ impl Waker {
     pub(crate) fn new(selector: &Selector, token: Token) -> io::Result<Waker> {
         let pipe = super::PipeWaker::new()?;
         let reg = selector.register(pipe.read_fd(), token, Interest::READABLE)?;
-        Ok(Waker { _reg: reg, pipe })
+        Ok(Waker { reg, pipe })
     }
 
     pub(crate) fn wake(&self) -> io::Result<()> {
         self.pipe.wake()
+    }
+}
+
+#[cfg(not(pipeloop_evfilt_user))]
+impl Drop for Waker {
+    /// Ends the registration before the fields (the pipe) are dropped.
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self.reg));
     }
 }

@@ -134,6 +134,18 @@ impl Selector {
         }
     }
 
+    /// Tells this selector from every other one alive: the address of its
+    /// shared state, which its `Registration`s also know.
+    pub(crate) fn id(&self) -> usize {
+        dispatch!(self, s => s.id())
+    }
+
+    /// Whether edge mode is emulated, so that sources must report when they
+    /// used a direction up (only poll(2)).
+    pub(crate) fn emulates_edges(&self) -> bool {
+        matches!(self, Selector::Poll(_))
+    }
+
     pub(crate) fn backend(&self) -> Backend {
         match self {
             #[cfg(pipeloop_epoll)]

@@ -27,8 +27,8 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::event::{self, flags};
@@ -467,7 +467,7 @@ impl Selector {
 
     fn registration(&self, fd: RawFd, id: u64) -> super::Registration {
         super::Registration::poll(Registration {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::downgrade(&self.shared),
             fd,
             id,
         })
@@ -554,9 +554,8 @@ impl Selector {
         Ok(expired)
     }
 
-    /// Whether `reg` is an entry of this selector's table.
-    pub(crate) fn owns(&self, reg: &Registration) -> bool {
-        Arc::ptr_eq(&self.shared, &reg.shared)
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
     }
 
     pub(crate) fn waker(&self, token: Token) -> Waker {
@@ -568,16 +567,18 @@ impl Selector {
             .handoff
             .change(|s| s.wakers.push(Arc::clone(&slot)));
         Waker {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::downgrade(&self.shared),
             slot,
         }
     }
 }
 
 /// A pipeloop source's handle on its entry, for re-arming and forgetting.
+/// It refers to the table weakly: nothing keeps a dropped `Poll`'s table
+/// and notifier fds alive, and once it is gone there is nothing to do.
 #[derive(Debug)]
 pub(crate) struct Registration {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
     fd: RawFd,
     id: u64,
 }
@@ -587,39 +588,48 @@ impl Registration {
         self.fd
     }
 
-    pub(crate) fn same_entry(&self, other: &Registration) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared) && self.fd == other.fd
+    pub(crate) fn backend(&self) -> usize {
+        self.shared.as_ptr() as usize
     }
 
     pub(crate) fn rearm(&self, interest: Interest) {
-        self.shared
-            .handoff
-            .change(|s| s.rearm(self.fd, self.id, interest));
+        if let Some(shared) = self.shared.upgrade() {
+            shared
+                .handoff
+                .change(|s| s.rearm(self.fd, self.id, interest));
+        }
     }
 
     pub(crate) fn release(self) {
-        self.shared.handoff.change(|s| {
-            if s.current(self.fd, self.id).is_some() {
-                let _ = s.remove(self.fd);
-            }
-        });
+        if let Some(shared) = self.shared.upgrade() {
+            shared.handoff.change(|s| {
+                if s.current(self.fd, self.id).is_some() {
+                    let _ = s.remove(self.fd);
+                }
+            });
+        }
     }
 }
 
+/// A waker's slot in the table, which it refers to weakly (as
+/// `Registration` does).
 #[derive(Debug)]
 pub(crate) struct Waker {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
     slot: Arc<WakerSlot>,
 }
 
 impl Waker {
     /// Flags the waker; writes to the notifier only if the poller may be
-    /// asleep in poll(2) (see `Selector::select` for the ordering).
+    /// asleep in poll(2) (see `Selector::select` for the ordering). A wake
+    /// after the `Poll` is gone does nothing.
     pub(crate) fn wake(&self) -> io::Result<()> {
         self.slot.pending.store(true, SeqCst);
-        self.shared.woken.store(true, SeqCst);
-        if self.shared.sleeping.load(SeqCst) {
-            self.shared.notifier().notify();
+        if let Some(shared) = self.shared.upgrade() {
+            shared.woken.store(true, SeqCst);
+            if shared.sleeping.load(SeqCst) {
+                shared.notifier().notify();
+            }
         }
         Ok(())
     }
@@ -627,9 +637,11 @@ impl Waker {
 
 impl Drop for Waker {
     fn drop(&mut self) {
-        self.shared
-            .handoff
-            .change(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
+        if let Some(shared) = self.shared.upgrade() {
+            shared
+                .handoff
+                .change(|s| s.wakers.retain(|w| !Arc::ptr_eq(w, &self.slot)));
+        }
     }
 }
 

@@ -1,50 +1,78 @@
-//! What pipeloop's own sources (pipe ends) keep about their registrations.
+//! What pipeloop's own sources (pipe ends, and so `Signals`) keep about
+//! their registrations, so that a registration ends with the source on every
+//! backend.
 //!
-//! epoll needs nothing: the kernel keeps every registration and forgets it
-//! when the last fd of the open file is closed. The poll(2) backend keeps its
-//! table in user space, so a pipe end must tell it two things: that an
-//! edge-triggered direction was used up (`WouldBlock` or a short transfer,
-//! so it can re-arm it), and that the registered fd is being closed (so it
-//! can forget it before the number is reused). kqueue needs only the second:
-//! the kernel drops an fd's filters when it is closed, but the backend's own
-//! record of which filters the fd has (how it tells `AlreadyExists` from
-//! `NotFound`) must go too.
+//! - **epoll** keeps a registration until the last fd of the *open file* is
+//!   closed, not the registered fd: while a clone, a `dup` or a forked child
+//!   keeps the pipe open, closing the registered fd removes nothing and its
+//!   events keep coming. So a pipe end deletes its registration
+//!   (`EPOLL_CTL_DEL`) before its fd closes.
+//! - **poll(2)** keeps its table in user space: a pipe end removes its entry
+//!   before its fd closes (so the number can be registered again at once),
+//!   and tells it when an edge-triggered direction was used up
+//!   (`WouldBlock` or a short transfer), so that it can re-arm it.
+//! - **kqueue** drops an fd's filters when that fd is closed, but the
+//!   backend's own record of which filters the fd has (how it tells
+//!   `AlreadyExists` from `NotFound`) must go too.
+//!
+//! Each backend hands back a [`Registration`] for that: it refers to its
+//! backend weakly, so it never keeps a dropped `Poll`'s fds open.
 
+use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+#[cfg(pipeloop_epoll)]
+use super::epoll;
 #[cfg(pipeloop_kqueue)]
 use super::kqueue;
 use super::{Selector, poll};
-use crate::Interest;
+use crate::{Interest, Token};
 
-/// One registration of one fd with a backend that keeps state for it
-/// (poll(2), kqueue); empty on epoll. Dropping it forgets the fd in that
-/// backend; [`detach`](Registration::detach) keeps it registered.
+/// One registration of one fd with one backend. Dropping it ends the
+/// registration; [`detach`](Registration::detach) leaves it in place (for
+/// a `SourceFd`, whose owner manages it).
 #[derive(Debug, Default)]
-#[must_use = "dropping a Registration deregisters the fd on the poll(2) and kqueue backends; call detach() to keep it"]
+#[must_use = "dropping a Registration deregisters the fd; call detach() to keep it"]
 pub(crate) struct Registration(Option<Tracked>);
 
 #[derive(Debug)]
 enum Tracked {
-    Poll(poll::Registration),
+    #[cfg(pipeloop_epoll)]
+    Epoll(epoll::Registration),
     #[cfg(pipeloop_kqueue)]
     Kqueue(kqueue::Registration),
+    Poll(poll::Registration),
+}
+
+/// Runs `$call` with `$reg` bound to whichever backend's registration
+/// `$tracked` holds.
+macro_rules! each {
+    ($tracked:expr, $reg:ident => $call:expr) => {
+        match $tracked {
+            #[cfg(pipeloop_epoll)]
+            Tracked::Epoll($reg) => $call,
+            #[cfg(pipeloop_kqueue)]
+            Tracked::Kqueue($reg) => $call,
+            Tracked::Poll($reg) => $call,
+        }
+    };
 }
 
 impl Registration {
-    /// What epoll returns: nothing to keep.
     #[cfg(pipeloop_epoll)]
-    pub(crate) const NONE: Registration = Registration(None);
-
-    pub(super) fn poll(reg: poll::Registration) -> Registration {
-        Registration(Some(Tracked::Poll(reg)))
+    pub(super) fn epoll(reg: epoll::Registration) -> Registration {
+        Registration(Some(Tracked::Epoll(reg)))
     }
 
     #[cfg(pipeloop_kqueue)]
     pub(super) fn kqueue(reg: kqueue::Registration) -> Registration {
         Registration(Some(Tracked::Kqueue(reg)))
+    }
+
+    pub(super) fn poll(reg: poll::Registration) -> Registration {
+        Registration(Some(Tracked::Poll(reg)))
     }
 
     /// Whether short transfers must be reported (only poll(2) emulates
@@ -64,54 +92,48 @@ impl Registration {
         }
     }
 
-    /// Whether both name the same fd in the same backend table.
+    /// Whether both name the same fd in the same backend.
     fn same_entry(&self, other: &Registration) -> bool {
-        match (&self.0, &other.0) {
-            (Some(Tracked::Poll(a)), Some(Tracked::Poll(b))) => a.same_entry(b),
-            #[cfg(pipeloop_kqueue)]
-            (Some(Tracked::Kqueue(a)), Some(Tracked::Kqueue(b))) => a.same_entry(b),
-            _ => false,
-        }
+        self.0.is_some() && self.fd() == other.fd() && self.backend() == other.backend()
     }
 
     fn belongs_to(&self, selector: &Selector) -> bool {
-        match (&self.0, selector) {
-            (Some(Tracked::Poll(reg)), Selector::Poll(s)) => s.owns(reg),
-            #[cfg(pipeloop_kqueue)]
-            (Some(Tracked::Kqueue(reg)), Selector::Kqueue(s)) => s.owns(reg),
-            _ => false,
-        }
+        self.0.is_some() && self.backend() == selector.id()
     }
 
     fn fd(&self) -> Option<RawFd> {
-        match &self.0 {
-            Some(Tracked::Poll(reg)) => Some(reg.fd()),
-            #[cfg(pipeloop_kqueue)]
-            Some(Tracked::Kqueue(reg)) => Some(reg.fd()),
-            None => None,
-        }
+        self.0.as_ref().map(|t| each!(t, reg => reg.fd()))
+    }
+
+    /// The address of the backend's shared state: tells backends apart.
+    fn backend(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |t| each!(t, reg => reg.backend()))
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        match self.0.take() {
-            Some(Tracked::Poll(reg)) => reg.release(),
-            #[cfg(pipeloop_kqueue)]
-            Some(Tracked::Kqueue(reg)) => reg.release(),
-            None => {}
+        if let Some(tracked) = self.0.take() {
+            each!(tracked, reg => reg.release());
         }
     }
 }
 
 /// The registrations of a pipe end, shared with its clones
 /// (`try_clone`): whichever handle sees `WouldBlock` or a short transfer
-/// re-arms them all, and the one whose fd is closed releases its own.
-/// A list, because one end may be registered with several `Poll`s.
+/// re-arms them all, and each handle ends its own registrations when it
+/// goes ([`release_own`](Registrations::release_own)). A list, because one
+/// end may be registered with several `Poll`s, and its clones too.
+///
+/// Registering, reregistering and deregistering change the backend and the
+/// list together, under the list's lock, so a clone that re-arms meanwhile
+/// waits for the list to hold the new registration instead of missing it.
+/// Lock order: this list, then the backend's lock; never the other way.
 #[derive(Debug)]
 pub(crate) struct Registrations {
-    /// This handle's fd: the registrations naming it are released when this
-    /// handle is dropped.
+    /// This handle's fd: the registrations naming it are this handle's own.
     fd: RawFd,
     shared: OnceLock<Arc<Shared>>,
 }
@@ -119,7 +141,8 @@ pub(crate) struct Registrations {
 #[derive(Debug, Default)]
 struct Shared {
     /// `list` has a poll(2) registration, which wants re-arming; read on
-    /// every short transfer, so kept apart from the lock.
+    /// every short transfer, so kept apart from the lock. Set *before* a
+    /// poll(2) registration becomes visible to its poller.
     rearm: AtomicBool,
     list: Mutex<Vec<Registration>>,
 }
@@ -127,6 +150,11 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Vec<Registration>> {
         self.list.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update_rearm(&self, list: &[Registration]) {
+        let rearm = list.iter().any(Registration::needs_rearm);
+        self.rearm.store(rearm, Ordering::Release);
     }
 }
 
@@ -138,18 +166,24 @@ impl Registrations {
         }
     }
 
+    fn shared(&self) -> &Arc<Shared> {
+        self.shared.get_or_init(Default::default)
+    }
+
     /// The registrations for a clone of this end, whose fd is `fd`.
     pub(crate) fn share(&self, fd: RawFd) -> Registrations {
         let shared = OnceLock::new();
-        let _ = shared.set(Arc::clone(self.shared.get_or_init(Default::default)));
+        let _ = shared.set(Arc::clone(self.shared()));
         Registrations { fd, shared }
     }
 
     /// Whether anything needs re-arming: one load and a branch, false on
-    /// epoll.
+    /// epoll and kqueue.
     #[inline(always)]
     pub(crate) fn needs_rearm(&self) -> bool {
-        self.shared.get().is_some_and(|s| s.rearm.load(Relaxed))
+        self.shared
+            .get()
+            .is_some_and(|s| s.rearm.load(Ordering::Acquire))
     }
 
     pub(crate) fn rearm(&self, interest: Interest) {
@@ -160,66 +194,93 @@ impl Registrations {
         }
     }
 
-    /// Keeps `reg` (from register or reregister of this handle's fd),
-    /// replacing an older one for the same entry.
-    pub(crate) fn track(&self, reg: Registration) {
-        if reg.0.is_none() {
-            return;
-        }
-        let shared = self.shared.get_or_init(Default::default);
+    /// Registers this handle's fd with `selector` and keeps the
+    /// registration.
+    pub(crate) fn register(
+        &self,
+        selector: &Selector,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.change(selector, |s| s.register(self.fd, token, interest))
+    }
+
+    /// Changes this handle's registration with `selector` and keeps the new
+    /// one.
+    pub(crate) fn reregister(
+        &self,
+        selector: &Selector,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.change(selector, |s| s.reregister(self.fd, token, interest))
+    }
+
+    fn change(
+        &self,
+        selector: &Selector,
+        change: impl FnOnce(&Selector) -> io::Result<Registration>,
+    ) -> io::Result<()> {
+        let shared = self.shared();
         let mut list = shared.lock();
-        if reg.needs_rearm() {
-            shared.rearm.store(true, Relaxed);
+        if selector.emulates_edges() {
+            // Before the entry is visible: a clone that reads short once the
+            // poller has reported it must find something to re-arm.
+            shared.rearm.store(true, Ordering::SeqCst);
         }
-        match list.iter_mut().find(|r| r.same_entry(&reg)) {
-            Some(old) => std::mem::replace(old, reg).detach(),
-            None => list.push(reg),
+        match change(selector) {
+            Ok(reg) => {
+                match list.iter_mut().find(|r| r.same_entry(&reg)) {
+                    Some(old) => std::mem::replace(old, reg).detach(),
+                    None => list.push(reg),
+                }
+                Ok(())
+            }
+            Err(e) => {
+                shared.update_rearm(&list);
+                Err(e)
+            }
         }
     }
 
-    /// Forgets this handle's registration with `selector`, which the caller
-    /// has just removed from it.
-    pub(crate) fn untrack(&self, selector: &Selector) {
-        self.remove_where(|r| r.fd() == Some(self.fd) && r.belongs_to(selector))
-            .into_iter()
-            .for_each(Registration::detach);
+    /// Deregisters this handle's fd from `selector` and forgets the
+    /// registration.
+    pub(crate) fn deregister(&self, selector: &Selector) -> io::Result<()> {
+        let Some(shared) = self.shared.get() else {
+            return selector.deregister(self.fd);
+        };
+        let mut list = shared.lock();
+        selector.deregister(self.fd)?;
+        let ours = |r: &Registration| r.fd() == Some(self.fd) && r.belongs_to(selector);
+        if let Some(i) = list.iter().position(ours) {
+            list.swap_remove(i).detach();
+        }
+        shared.update_rearm(&list);
+        Ok(())
+    }
+
+    /// Ends this handle's registrations (its fd is about to close), after
+    /// the list lock is released.
+    pub(crate) fn release_own(&self) {
+        drop(self.take_own());
     }
 
     /// Stops tracking this handle's registrations but leaves them in their
     /// backends (the fd is handed out as a raw fd).
-    pub(crate) fn detach_own(self) {
+    pub(crate) fn detach_own(&self) {
         self.take_own().into_iter().for_each(Registration::detach);
     }
 
     fn take_own(&self) -> Vec<Registration> {
-        self.remove_where(|r| r.fd() == Some(self.fd))
-    }
-
-    fn remove_where(&self, mut pred: impl FnMut(&Registration) -> bool) -> Vec<Registration> {
         let Some(shared) = self.shared.get() else {
             return Vec::new();
         };
         let mut list = shared.lock();
-        let mut taken = Vec::new();
-        let mut i = 0;
-        while i < list.len() {
-            if pred(&list[i]) {
-                taken.push(list.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
-        shared
-            .rearm
-            .store(list.iter().any(Registration::needs_rearm), Relaxed);
-        taken
-    }
-}
-
-impl Drop for Registrations {
-    /// Releases this handle's registrations (its fd is about to close), after
-    /// the list lock is dropped: releasing takes the backend's lock.
-    fn drop(&mut self) {
-        drop(self.take_own());
+        let (own, others) = std::mem::take(&mut *list)
+            .into_iter()
+            .partition(|r| r.fd() == Some(self.fd));
+        *list = others;
+        shared.update_rearm(&list);
+        own
     }
 }
