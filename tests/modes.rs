@@ -457,9 +457,15 @@ fn interest_modes_are_edge_by_default_and_exclusive() {
     );
 }
 
+/// As mio prints it (`READABLE`), with the mode only when it is not the
+/// default.
 #[test]
 fn interest_debug_names_directions_and_mode() {
-    assert_eq!(format!("{:?}", Interest::READABLE), "READABLE, edge");
+    assert_eq!(format!("{:?}", Interest::READABLE), "READABLE");
+    assert_eq!(
+        format!("{:?}", Interest::READABLE | Interest::WRITABLE),
+        "READABLE | WRITABLE"
+    );
     assert_eq!(
         format!("{:?}", (Interest::READABLE | Interest::WRITABLE).level()),
         "READABLE | WRITABLE, level"
@@ -469,7 +475,24 @@ fn interest_debug_names_directions_and_mode() {
         "WRITABLE, oneshot"
     );
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    assert_eq!(format!("{:?}", Interest::PRIORITY), "PRIORITY, edge");
+    assert_eq!(format!("{:?}", Interest::PRIORITY), "PRIORITY");
+}
+
+/// mio has these on every platform; pipeloop registers no AIO or LIO
+/// filters, so they are always false.
+#[test]
+fn aio_and_lio_exist_and_are_false() {
+    for interest in [Interest::READABLE, Interest::WRITABLE.level()] {
+        assert!(!interest.is_aio() && !interest.is_lio(), "{interest:?}");
+    }
+    for_each_backend(|poll| {
+        let (mut sender, _receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
+        sender.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(util::PATIENCE)).unwrap();
+        let event = events.iter().next().expect("an event");
+        assert!(!event.is_aio() && !event.is_lio(), "{event:?}");
+    });
 }
 
 /// Reading through a `try_clone` of a registered receiver used up the edge
