@@ -72,8 +72,53 @@
 //!
 //! If an earlier handler function was installed, pipeloop runs it after its
 //! own work, installed with that handler's signal mask and its
-//! `SA_RESTART`/`SA_ONSTACK`/`SA_NOCLDSTOP` flags. A handler installed over
-//! pipeloop's while it watches is left in place when the last watcher goes.
+//! `SA_RESTART`/`SA_ONSTACK`/`SA_NOCLDSTOP` flags (`SA_RESETHAND` is not
+//! emulated: a one-shot earlier handler runs on every signal while pipeloop
+//! watches).
+//!
+//! # Living with other signal code
+//!
+//! Other libraries install handlers too (signal-hook, which tokio's signal
+//! support uses; C libraries that save the previous handler and chain to
+//! it), and nobody removes them in the reverse order of installing. So:
+//!
+//! - Every change is one atomic `sigaction` swap: a handler installed by
+//!   another thread at the same moment is chained to, never lost.
+//! - Once another handler sits above pipeloop's, pipeloop's stays valid: a
+//!   plain function that, when the other one calls it, notifies the
+//!   watchers and chains on.
+//! - pipeloop never installs itself above a handler that may chain back to
+//!   it (the two would call each other until the stack overflows). While
+//!   its handler is in the chain, a new `Signals` relies on being called
+//!   through it and installs nothing, unless the disposition shows pipeloop
+//!   is out of the chain for sure: `SIG_DFL`, `SIG_IGN`, or the handler
+//!   pipeloop had replaced (put back over it). The price: a handler that
+//!   replaces pipeloop's *without* chaining to it takes the signal away from
+//!   pipeloop's watchers, and pipeloop cannot tell.
+//! - The earlier disposition is restored when the last watcher goes, if
+//!   pipeloop's handler is the one installed. If another handler sits above
+//!   it, restoring would throw that one away, so the restore waits until
+//!   pipeloop's handler is back on top (that library put it back): the next
+//!   `Signals` change or the next such signal completes it, and that signal
+//!   is delivered as the restored disposition says. A SIGTERM whose
+//!   disposition was `SIG_DFL` still terminates.
+//!
+//! # `fork` and `exec`
+//!
+//! A program started with `exec` (a [`Command`](std::process::Command))
+//! gets `SIG_DFL` for every signal pipeloop handles (the kernel resets
+//! handled signals; ignored ones stay ignored, and the signal mask is
+//! inherited), and none of pipeloop's fds: they are close-on-exec.
+//!
+//! A child forked *without* `exec` inherits each `Signals` and pipeloop's
+//! handler, and shares each `Signals`' pipe with the parent: one open file
+//! in both processes. A signal to the child writes a byte the parent's loop
+//! sees (a wake-up with nothing pending), and a child that reads the pipe
+//! (`pending()`) can eat the byte of a signal sent to the parent, which then
+//! sees it only with the next one. Drop the inherited `Signals` in such a
+//! child before relying on either side; that is safe even if another thread
+//! of the parent was inside the handler at the `fork` (pipeloop's
+//! `pthread_atfork` handlers see to it).
 //!
 //! SIGKILL and SIGSTOP cannot be caught; SIGSEGV, SIGILL, SIGFPE and SIGBUS
 //! come from faults that re-occur when the handler returns. Asking for any

@@ -281,6 +281,246 @@ fn no_fd_grows_over_1000_create_drop_cycles() {
     assert_eq!(open_fds().len(), before);
 }
 
+/// How a forked child ended.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Exited(libc::c_int),
+    Killed(libc::c_int),
+}
+
+/// Runs `f` in a forked child (this binary is single-threaded, so the child
+/// may do anything) and says how the child ended: exit 0 if `f` returned,
+/// 1 if it panicked, or the signal that killed it (a stack overflow is
+/// SIGSEGV or SIGABRT).
+fn in_child(f: fn()) -> Ended {
+    // SAFETY: fork in a single-threaded process; the child runs `f` and
+    // leaves with _exit, never returning into the test runner.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", io::Error::last_os_error()),
+        0 => {
+            let code = match std::panic::catch_unwind(f) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            // SAFETY: ends the child without running the parent's cleanup.
+            unsafe { libc::_exit(code) }
+        }
+        pid => wait_child(pid, PATIENCE).expect("the child finished"),
+    }
+}
+
+/// Waits for `pid` up to `patience`; kills it (and says `None`) if it is
+/// still running then.
+fn wait_child(pid: libc::pid_t, patience: Duration) -> Option<Ended> {
+    let deadline = Instant::now() + patience;
+    let mut status = 0;
+    loop {
+        // SAFETY: polls our own child.
+        match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
+            0 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            0 => {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return None;
+            }
+            reaped if reaped == pid && libc::WIFEXITED(status) => {
+                return Some(Ended::Exited(libc::WEXITSTATUS(status)));
+            }
+            reaped if reaped == pid => return Some(Ended::Killed(libc::WTERMSIG(status))),
+            _ => panic!("waitpid: {}", io::Error::last_os_error()),
+        }
+    }
+}
+
+/// Library "X": a hand-written handler that saves the disposition it
+/// replaces (with one swap), chains to it, and puts it back when it
+/// uninstalls, whatever is installed by then, as C libraries do.
+mod chaining_library {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    static SAVED: AtomicUsize = AtomicUsize::new(0);
+    pub static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static mut SAVED_ACTION: std::mem::MaybeUninit<libc::sigaction> =
+        std::mem::MaybeUninit::uninit();
+
+    extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        CALLS.fetch_add(1, SeqCst);
+        let previous = SAVED.load(SeqCst);
+        if previous == libc::SIG_DFL || previous == libc::SIG_IGN {
+            return;
+        }
+        // SAFETY: `previous` came from sigaction with SA_SIGINFO (pipeloop
+        // installs its handler so; the tests only chain to it).
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(previous) };
+        f(signal, info, ctx);
+    }
+
+    pub fn install(signal: libc::c_int) {
+        // SAFETY: all-zero is a valid sigaction; the mask is emptied.
+        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+        new.sa_sigaction = handler as *const () as libc::sighandler_t;
+        new.sa_flags = libc::SA_SIGINFO;
+        // SAFETY: single-threaded test child; `new` is complete and
+        // SAVED_ACTION receives the replaced action.
+        unsafe {
+            libc::sigemptyset(&mut new.sa_mask);
+            let old = &raw mut SAVED_ACTION;
+            assert_eq!(libc::sigaction(signal, &new, (*old).as_mut_ptr()), 0);
+            SAVED.store((*old).assume_init().sa_sigaction, SeqCst);
+        }
+    }
+
+    pub fn uninstall(signal: libc::c_int) {
+        // SAFETY: puts back the action `install` saved.
+        unsafe {
+            let old = &raw const SAVED_ACTION;
+            libc::sigaction(signal, (*old).as_ptr(), std::ptr::null_mut());
+        }
+    }
+}
+
+/// Waits for `signal` on a fresh `Poll` of the default backend.
+fn observe(signals: &mut Signals, signal: libc::c_int) {
+    let mut poll = Poll::new().unwrap();
+    poll.registry()
+        .register(signals, SIGNALS, Interest::READABLE)
+        .unwrap();
+    wait_for(&mut poll, signals, signal);
+}
+
+/// The recursion the issue saw: pipeloop installed itself over
+/// signal-hook-registry's handler, which chains back to pipeloop's, and the
+/// two called each other until the stack overflowed.
+fn pipeloop_never_installs_itself_over_signal_hook_which_chains_back() {
+    let ended = in_child(|| {
+        static HOOK_RAN: AtomicUsize = AtomicUsize::new(0);
+        let first = Signals::new(&[libc::SIGUSR1]).unwrap();
+        // SAFETY: the action only increments an atomic.
+        unsafe {
+            signal_hook_registry::register(libc::SIGUSR1, || {
+                HOOK_RAN.fetch_add(1, Ordering::SeqCst);
+            })
+        }
+        .unwrap();
+        drop(first);
+        let mut second = Signals::new(&[libc::SIGUSR1]).unwrap();
+        raise(libc::SIGUSR1);
+        observe(&mut second, libc::SIGUSR1);
+        assert_eq!(
+            HOOK_RAN.load(Ordering::SeqCst),
+            1,
+            "signal-hook's action ran once"
+        );
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// The same with a hand-written handler that saves and chains to the
+/// previous one.
+fn pipeloop_never_installs_itself_over_a_handler_that_chains_back() {
+    let ended = in_child(|| {
+        let first = Signals::new(&[libc::SIGUSR1]).unwrap();
+        chaining_library::install(libc::SIGUSR1);
+        drop(first);
+        let mut second = Signals::new(&[libc::SIGUSR1]).unwrap();
+        raise(libc::SIGUSR1);
+        observe(&mut second, libc::SIGUSR1);
+        assert_eq!(chaining_library::CALLS.load(Ordering::SeqCst), 1);
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// SIGTERM is `SIG_DFL`; a `Signals` watches it; library X installs over
+/// pipeloop's handler; the `Signals` goes (pipeloop cannot restore: X is
+/// on top); X uninstalls, putting pipeloop's handler back. SIGTERM must
+/// terminate again, not be swallowed by a handler nobody listens to.
+fn sigterm_terminates_after_another_library_puts_pipeloops_handler_back() {
+    let ended = in_child(|| {
+        set_disposition(libc::SIGTERM, libc::SIG_DFL);
+        let signals = Signals::new(&[libc::SIGTERM]).unwrap();
+        chaining_library::install(libc::SIGTERM);
+        drop(signals);
+        chaining_library::uninstall(libc::SIGTERM);
+        raise(libc::SIGTERM);
+        // Still alive: the signal was swallowed.
+    });
+    assert_eq!(ended, Ended::Killed(libc::SIGTERM));
+}
+
+static H_RAN: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn handler_h(_: libc::c_int) {
+    H_RAN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The same sequence over an earlier handler H: H must keep running while a
+/// new `Signals` watches, and come back when it goes.
+fn an_earlier_handler_survives_another_library_putting_pipeloops_back() {
+    let ended = in_child(|| {
+        let h = handler_h as *const () as libc::sighandler_t;
+        set_disposition(libc::SIGUSR2, h);
+        let first = Signals::new(&[libc::SIGUSR2]).unwrap();
+        chaining_library::install(libc::SIGUSR2);
+        drop(first);
+        chaining_library::uninstall(libc::SIGUSR2);
+
+        let mut second = Signals::new(&[libc::SIGUSR2]).unwrap();
+        raise(libc::SIGUSR2);
+        observe(&mut second, libc::SIGUSR2);
+        assert_eq!(H_RAN.load(Ordering::SeqCst), 1, "H ran");
+        drop(second);
+        assert_eq!(disposition(libc::SIGUSR2), h, "H is restored");
+        raise(libc::SIGUSR2);
+        assert_eq!(H_RAN.load(Ordering::SeqCst), 2, "H runs alone");
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// A threaded program forks while its other thread is inside pipeloop's
+/// handler: the child's `drop(Signals)` waited forever for that thread's
+/// `active` count. Forks many times while a thread raises the signal in a
+/// loop; every child must drop its `Signals` and exit.
+fn fork_while_another_thread_handles_a_signal_never_hangs_the_child() {
+    use std::sync::atomic::AtomicBool;
+    let signals = Signals::new(&[libc::SIGUSR1]).unwrap();
+    static STOP: AtomicBool = AtomicBool::new(false);
+    STOP.store(false, Ordering::SeqCst);
+    let raiser = std::thread::spawn(|| {
+        while !STOP.load(Ordering::SeqCst) {
+            // SAFETY: raise signals only this thread.
+            unsafe { libc::raise(libc::SIGUSR1) };
+        }
+    });
+    let mut hung = 0;
+    for _ in 0..1000 {
+        // SAFETY: the child only drops the `Signals` (atomics, sigaction,
+        // close) and _exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            drop(signals);
+            // SAFETY: leaves the child at once.
+            unsafe { libc::_exit(0) };
+        }
+        assert!(pid > 0, "fork: {}", io::Error::last_os_error());
+        match wait_child(pid, Duration::from_secs(2)) {
+            Some(Ended::Exited(0)) => {}
+            None => {
+                hung += 1;
+                break;
+            }
+            other => panic!("child ended {other:?}"),
+        }
+    }
+    STOP.store(true, Ordering::SeqCst);
+    raiser.join().unwrap();
+    drop(signals);
+    assert_eq!(hung, 0, "a child hung in drop(Signals)");
+}
+
 fn main() {
     let tests: &[(&str, fn())] = &[
         (
@@ -322,6 +562,26 @@ fn main() {
         (
             "no_fd_grows_over_1000_create_drop_cycles",
             no_fd_grows_over_1000_create_drop_cycles,
+        ),
+        (
+            "pipeloop_never_installs_itself_over_signal_hook_which_chains_back",
+            pipeloop_never_installs_itself_over_signal_hook_which_chains_back,
+        ),
+        (
+            "pipeloop_never_installs_itself_over_a_handler_that_chains_back",
+            pipeloop_never_installs_itself_over_a_handler_that_chains_back,
+        ),
+        (
+            "sigterm_terminates_after_another_library_puts_pipeloops_handler_back",
+            sigterm_terminates_after_another_library_puts_pipeloops_handler_back,
+        ),
+        (
+            "an_earlier_handler_survives_another_library_putting_pipeloops_back",
+            an_earlier_handler_survives_another_library_putting_pipeloops_back,
+        ),
+        (
+            "fork_while_another_thread_handles_a_signal_never_hangs_the_child",
+            fork_while_another_thread_handles_a_signal_never_hangs_the_child,
         ),
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));

@@ -1,5 +1,5 @@
 //! The OS side of `pipeloop::signal`: the handler, the table it reads, and
-//! installing and restoring dispositions.
+//! (in `disposition.rs`) installing and restoring dispositions.
 //!
 //! # The table the handler reads
 //!
@@ -20,31 +20,33 @@
 //! waits: the wait is as long as one `write(2)`. (A handler interrupting the
 //! waiting thread itself finishes before that thread continues.)
 //!
-//! # Installing
+//! # Watching
 //!
-//! Changes to dispositions (`sigaction`) are serialised by `INSTALLED`, a
-//! mutex the handler never touches. The first watcher of a signal saves the
-//! disposition that was there and installs the handler, with `SA_SIGINFO`
-//! and `SA_RESTART`; the last one to go restores what was saved.
+//! A watcher's bit for a signal is set *before* pipeloop's handler is
+//! installed for it, and cleared only *after* the earlier disposition is
+//! restored: a signal that arrives in between reaches one or the other,
+//! never neither. Registration code (claiming slots, watching, unwatching)
+//! is serialised by `REGISTRATION`, a lock the handler never touches.
 //!
-//! An earlier *handler function* (installed by the program or another
-//! library) is chained: it runs after pipeloop's, with the same arguments,
-//! so it keeps working. pipeloop's handler is then installed with the
-//! earlier one's mask and its `SA_RESTART`, `SA_ONSTACK` and `SA_NOCLDSTOP`
-//! flags, so the earlier handler runs as it asked to (`SA_RESETHAND` is not
-//! emulated: a one-shot earlier handler runs on every signal while pipeloop
-//! watches). A handler that replaced pipeloop's while it watched is left in
-//! place when pipeloop's watchers go. `SIG_DFL` and `SIG_IGN` are not "run": while
-//! pipeloop watches a signal, its default action (terminating, for SIGINT)
-//! does not happen; that is the point of watching it.
+//! # `fork`
+//!
+//! A child forked while another thread was inside pipeloop's handler would
+//! inherit an `active` count (or a disposition lock) that no thread of its
+//! own will ever release, and its first `drop(Signals)` would wait forever.
+//! So an atfork handler, registered with the first watcher, takes
+//! `REGISTRATION` before `fork` (no registration change is half made in the
+//! child), releases it in both processes, and clears in the child what only
+//! the parent's other threads could hold. A handler that forks while it
+//! interrupts pipeloop's own registration code on the same thread skips the
+//! lock rather than deadlock.
+
+mod disposition;
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-
-use super::cvt;
 
 /// Signal numbers are below this (Linux has 64, the BSDs fewer).
 pub(crate) const MAX_SIGNAL: usize = 128;
@@ -59,6 +61,8 @@ fn word_bit(signal: usize) -> (usize, u64) {
 }
 
 struct Watcher {
+    /// The slot is handed out (registration code's view).
+    claimed: AtomicBool,
     /// The slot belongs to a live `Signals` (the handler's view).
     in_use: AtomicBool,
     /// Handlers currently looking at this slot.
@@ -72,6 +76,7 @@ struct Watcher {
 impl Watcher {
     const fn new() -> Watcher {
         Watcher {
+            claimed: AtomicBool::new(false),
             in_use: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             fd: AtomicI32::new(-1),
@@ -85,36 +90,88 @@ static WATCHERS: [Watcher; MAX_WATCHERS] = [const { Watcher::new() }; MAX_WATCHE
 /// One past the highest slot ever used, so the handler walks only those.
 static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
 
-/// The handler that was installed before pipeloop's, to chain to: its
-/// address (0 for none, `SIG_DFL` or `SIG_IGN`), with `SIGINFO_BIT` set if
-/// it takes `siginfo_t` (`SA_SIGINFO`). One word, so that a handler never
-/// reads the address of one handler with the flag of another.
-static PREVIOUS: [AtomicU64; MAX_SIGNAL] = [const { AtomicU64::new(0) }; MAX_SIGNAL];
-/// Above every user-space address on the 64- and 32-bit targets.
-const SIGINFO_BIT: u64 = 1 << 63;
+/// Serialises registration code: held by one thread at a time (its
+/// `pthread_self`, 0 when free). Not a `Mutex`, so that the atfork handlers
+/// can take it in the parent and release it in the child.
+static REGISTRATION: AtomicUsize = AtomicUsize::new(0);
+/// Set while the atfork handlers hold `REGISTRATION` across a `fork`.
+static HELD_FOR_FORK: AtomicBool = AtomicBool::new(false);
 
-/// What only registration changes touch, under a lock.
-struct Installed {
-    /// How many watchers watch each signal.
-    count: [u32; MAX_SIGNAL],
-    /// The disposition to restore when the count drops to 0.
-    saved: [Option<libc::sigaction>; MAX_SIGNAL],
-    /// Slots handed out.
-    taken: [bool; MAX_WATCHERS],
+fn this_thread() -> usize {
+    // SAFETY: pthread_self has no preconditions and only reads this
+    // thread's own identifier.
+    unsafe { libc::pthread_self() as usize }
 }
 
-// SAFETY: `libc::sigaction` is plain data (a handler address, flags and a
-// mask); moving it between threads is fine.
-unsafe impl Send for Installed {}
+/// `REGISTRATION`, held.
+struct Registering;
 
-static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
-    count: [0; MAX_SIGNAL],
-    saved: [const { None }; MAX_SIGNAL],
-    taken: [false; MAX_WATCHERS],
-});
+impl Registering {
+    fn lock() -> Registering {
+        let me = this_thread();
+        let mut spins = 0u32;
+        while REGISTRATION
+            .compare_exchange(0, me, SeqCst, SeqCst)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        Registering
+    }
+}
 
-fn installed() -> MutexGuard<'static, Installed> {
-    INSTALLED.lock().unwrap_or_else(PoisonError::into_inner)
+impl Drop for Registering {
+    fn drop(&mut self) {
+        REGISTRATION.store(0, SeqCst);
+    }
+}
+
+extern "C" fn before_fork() {
+    // A signal handler forking while it interrupts this thread's own
+    // registration code would wait for itself: skip the lock then.
+    if REGISTRATION.load(SeqCst) != this_thread() {
+        std::mem::forget(Registering::lock());
+        HELD_FOR_FORK.store(true, SeqCst);
+    }
+}
+
+extern "C" fn after_fork_in_parent() {
+    if HELD_FOR_FORK.swap(false, SeqCst) {
+        REGISTRATION.store(0, SeqCst);
+    }
+}
+
+extern "C" fn after_fork_in_child() {
+    // Only this thread exists here: no handler is running, so none is
+    // counted in `active` or holds a disposition.
+    for w in &WATCHERS {
+        w.active.store(0, SeqCst);
+    }
+    disposition::reset_after_fork();
+    after_fork_in_parent();
+}
+
+fn register_fork_handlers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the three handlers are plain functions that only touch
+        // atomics (and yield while waiting for the lock before fork).
+        let rc = unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
+        if rc != 0 {
+            log::debug!("pipeloop: pthread_atfork failed ({rc}); fork while a signal is handled may hang the child");
+        }
+    });
 }
 
 /// Signals that must not be turned into events: SIGKILL and SIGSTOP cannot
@@ -205,15 +262,16 @@ pub(crate) fn name(signal: libc::c_int) -> Option<&'static str> {
 
 /// Takes a free slot for a watcher whose pipe's write end is `fd`.
 pub(crate) fn claim(fd: RawFd) -> io::Result<usize> {
-    let mut state = installed();
-    let Some(slot) = state.taken.iter().position(|taken| !taken) else {
+    register_fork_handlers();
+    let _registering = Registering::lock();
+    let Some(slot) = WATCHERS.iter().position(|w| !w.claimed.load(SeqCst)) else {
         return Err(io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!("at most {MAX_WATCHERS} Signals can exist at once"),
         ));
     };
-    state.taken[slot] = true;
     let w = &WATCHERS[slot];
+    w.claimed.store(true, SeqCst);
     for word in w.watched.iter().chain(&w.pending) {
         word.store(0, SeqCst);
     }
@@ -225,9 +283,9 @@ pub(crate) fn claim(fd: RawFd) -> io::Result<usize> {
 
 /// Gives a slot back: after this returns, no handler touches its fd.
 pub(crate) fn release(slot: usize, watched: &SigBits) {
-    let mut state = installed();
+    let _registering = Registering::lock();
     for (index, signal) in signals_in(watched) {
-        unwatch_locked(&mut state, slot, index, signal);
+        unwatch_locked(slot, index, signal);
     }
     let w = &WATCHERS[slot];
     w.in_use.store(false, SeqCst);
@@ -244,7 +302,7 @@ pub(crate) fn release(slot: usize, watched: &SigBits) {
         }
     }
     w.fd.store(-1, SeqCst);
-    state.taken[slot] = false;
+    w.claimed.store(false, SeqCst);
 }
 
 /// The signals in `bits`, as (index, number).
@@ -258,32 +316,32 @@ pub(crate) fn signals_in(bits: &SigBits) -> impl Iterator<Item = (usize, libc::c
 }
 
 /// Starts delivering `signal` to the watcher in `slot`, installing the
-/// handler if this is the signal's first watcher.
+/// handler if needed.
 pub(crate) fn watch(slot: usize, index: usize, signal: libc::c_int) -> io::Result<()> {
-    let mut state = installed();
-    if state.count[index] == 0 {
-        install(&mut state, index, signal)?;
-    }
-    state.count[index] += 1;
+    let _registering = Registering::lock();
     let (word, bit) = word_bit(index);
+    // First the bit, then the handler: a signal arriving as soon as the
+    // handler is in place finds its watcher.
     WATCHERS[slot].watched[word].fetch_or(bit, SeqCst);
-    Ok(())
+    disposition::watch(index, signal).inspect_err(|_| {
+        WATCHERS[slot].watched[word].fetch_and(!bit, SeqCst);
+    })
 }
 
 /// Stops delivering `signal` to `slot`, restoring the old disposition if
 /// this was its last watcher.
 pub(crate) fn unwatch(slot: usize, index: usize, signal: libc::c_int) {
-    unwatch_locked(&mut installed(), slot, index, signal);
+    let _registering = Registering::lock();
+    unwatch_locked(slot, index, signal);
 }
 
-fn unwatch_locked(state: &mut Installed, slot: usize, index: usize, signal: libc::c_int) {
+fn unwatch_locked(slot: usize, index: usize, signal: libc::c_int) {
+    // First the disposition, then the bit: a signal arriving in between
+    // reaches the restored disposition or this watcher.
+    disposition::unwatch(index, signal);
     let (word, bit) = word_bit(index);
     WATCHERS[slot].watched[word].fetch_and(!bit, SeqCst);
     WATCHERS[slot].pending[word].fetch_and(!bit, SeqCst);
-    state.count[index] -= 1;
-    if state.count[index] == 0 {
-        restore(state, index, signal);
-    }
 }
 
 /// The signals that arrived for `slot` since the last call.
@@ -296,83 +354,6 @@ pub(crate) fn take_pending(slot: usize) -> SigBits {
     bits
 }
 
-fn install(state: &mut Installed, index: usize, signal: libc::c_int) -> io::Result<()> {
-    // Read the current disposition first and publish it for chaining before
-    // the handler can run, so that no signal skips the earlier handler.
-    let old = current(signal)?;
-    let previous = old.sa_sigaction;
-    let ours = handler as *const () as libc::sighandler_t;
-    // Never chain to ourselves: another library may have saved pipeloop's
-    // handler and put it back after pipeloop restored what it had saved.
-    let chain = previous != libc::SIG_DFL && previous != libc::SIG_IGN && previous != ours;
-    let siginfo = if old.sa_flags & libc::SA_SIGINFO != 0 {
-        SIGINFO_BIT
-    } else {
-        0
-    };
-    let word = if chain { previous as u64 | siginfo } else { 0 };
-    PREVIOUS[index].store(word, SeqCst);
-
-    // SAFETY: all-zero is a valid sigaction (the mask is then set).
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = ours;
-    new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-    if chain {
-        // The earlier handler runs inside ours, so give it what it asked
-        // for: its blocked signals, its alternate stack, its SIGCHLD
-        // filtering, and its choice about restarting system calls.
-        new.sa_mask = old.sa_mask;
-        new.sa_flags = libc::SA_SIGINFO
-            | (old.sa_flags & (libc::SA_RESTART | libc::SA_ONSTACK | libc::SA_NOCLDSTOP));
-    } else {
-        // SAFETY: `sa_mask` is a valid sigset_t to initialise.
-        unsafe { libc::sigemptyset(&mut new.sa_mask) };
-    }
-    // SAFETY: `new` is a complete action whose handler is async-signal-safe.
-    if let Err(e) = cvt(unsafe { libc::sigaction(signal, &new, std::ptr::null_mut()) }) {
-        PREVIOUS[index].store(0, SeqCst);
-        return Err(e);
-    }
-    state.saved[index] = Some(old);
-    log::debug!(
-        "pipeloop: handling {} (chaining: {chain})",
-        describe(signal)
-    );
-    Ok(())
-}
-
-/// The action installed for `signal` now.
-fn current(signal: libc::c_int) -> io::Result<libc::sigaction> {
-    let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
-    // SAFETY: a null `act` only reads the current action into `old`.
-    cvt(unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) })?;
-    // SAFETY: sigaction succeeded, so `old` is initialised.
-    Ok(unsafe { old.assume_init() })
-}
-
-/// Puts back the disposition saved by `install`, unless someone replaced
-/// pipeloop's handler since: theirs is left alone (pipeloop does not fight
-/// over a signal). `PREVIOUS` is left as it is: a handler still running on
-/// another thread may chain with it, which is right for a signal delivered
-/// while pipeloop's handler was installed.
-fn restore(state: &mut Installed, index: usize, signal: libc::c_int) {
-    let Some(old) = state.saved[index].take() else {
-        return;
-    };
-    let ours = handler as *const () as libc::sighandler_t;
-    match current(signal) {
-        Ok(now) if now.sa_sigaction == ours => {
-            // SAFETY: `old` is the action sigaction gave us for this signal.
-            unsafe { libc::sigaction(signal, &old, std::ptr::null_mut()) };
-            log::debug!("pipeloop: restored the disposition of {}", describe(signal));
-        }
-        _ => log::debug!(
-            "pipeloop: {} has another handler now; leaving it in place",
-            describe(signal)
-        ),
-    }
-}
-
 /// The signal handler.
 ///
 /// Async-signal-safe, because it only:
@@ -383,14 +364,24 @@ fn restore(state: &mut Installed, index: usize, signal: libc::c_int) {
 /// - calls `write(2)`, which POSIX lists as async-signal-safe, on a
 ///   non-blocking pipe, so it never blocks (a full pipe is already
 ///   readable, and the failed write is harmless);
+/// - with nobody watching, may finish a pending restore: `sigaction` and
+///   `raise`, both async-signal-safe, under a lock it only tries;
 /// - calls the earlier handler, which was itself installed as a handler.
 ///
-/// It never allocates, locks, logs or panics.
+/// It never allocates, waits, logs or panics.
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let saved = super::fd::errno();
     if let Some(index) = usize::try_from(signal).ok().filter(|&i| i < MAX_SIGNAL) {
         notify_watchers(index);
-        chain(index, signal, info, context);
+        match disposition::after_notify(index, signal) {
+            disposition::Then::Chain => disposition::chain(index, signal, info, context),
+            // SAFETY: raise only sends a signal to this thread; it stays
+            // pending (the signal is blocked in its own handler) until the
+            // handler returns, and then takes the restored default action.
+            disposition::Then::Raise => unsafe {
+                libc::raise(signal);
+            },
+        }
     }
     super::fd::set_errno(saved);
 }
@@ -413,29 +404,5 @@ fn notify_watchers(index: usize) {
             unsafe { libc::write(w.fd.load(SeqCst), (&byte as *const u8).cast(), 1) };
         }
         w.active.fetch_sub(1, SeqCst);
-    }
-}
-
-fn chain(
-    index: usize,
-    signal: libc::c_int,
-    info: *mut libc::siginfo_t,
-    context: *mut libc::c_void,
-) {
-    let word = PREVIOUS[index].load(SeqCst);
-    let address = (word & !SIGINFO_BIT) as usize;
-    if address == 0 {
-        return;
-    }
-    if word & SIGINFO_BIT != 0 {
-        // SAFETY: `address` is a handler the OS gave back from sigaction,
-        // registered with SA_SIGINFO, so it has this signature.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(address) };
-        f(signal, info, context);
-    } else {
-        // SAFETY: as above, registered without SA_SIGINFO.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(address) };
-        f(signal);
     }
 }
