@@ -63,7 +63,9 @@
 //! before the first `Signals` watched a signal (by the program or another
 //! library) keeps working: pipeloop's handler calls it after its own work.
 //! When the last `Signals` watching a signal stops (`remove` or drop), the
-//! disposition that was there before is restored.
+//! disposition that was there before is restored, as soon as pipeloop's
+//! handler is the one installed (see [Living with other signal
+//! code](self#living-with-other-signal-code).
 //!
 //! While a signal is watched its default action does not happen: SIGINT no
 //! longer ends the program; your loop decides. For SIGCHLD that also means
@@ -82,33 +84,54 @@
 //! support uses; C libraries that save the previous handler and chain to
 //! it), and nobody removes them in the reverse order of installing. So:
 //!
-//! - Every change is one atomic `sigaction` swap: a handler installed by
+//! - Installing is one atomic `sigaction` swap: a handler installed by
 //!   another thread at the same moment is chained to, never lost.
+//!   Restoring checks that pipeloop's handler is on top, then swaps; a
+//!   handler installed by another thread between the two calls is put
+//!   back at once (a signal arriving in that instant reaches the restored
+//!   disposition instead of it).
 //! - Once another handler sits above pipeloop's, pipeloop's stays valid: a
 //!   plain function that, when the other one calls it, notifies the
 //!   watchers and chains on.
-//! - pipeloop never installs itself above a handler that may chain back to
-//!   it (the two would call each other until the stack overflows). While
-//!   its handler is in the chain, a new `Signals` relies on being called
-//!   through it and installs nothing, unless the disposition shows pipeloop
-//!   is out of the chain for sure: `SIG_DFL`, `SIG_IGN`, or the handler
-//!   pipeloop had replaced (put back over it). The price: a handler that
-//!   replaces pipeloop's *without* chaining to it takes the signal away from
-//!   pipeloop's watchers, and pipeloop cannot tell.
+//! - pipeloop does not install itself above a handler that may chain back
+//!   to it (the two would call each other until the stack overflows).
+//!   While its handler is in the chain, a new `Signals` relies on being
+//!   called through it and installs nothing, unless the disposition shows
+//!   pipeloop is out of the chain for sure: `SIG_DFL`, `SIG_IGN`, or the
+//!   handler pipeloop had replaced (put back over it). The price: a handler
+//!   that replaces pipeloop's *without* chaining to it takes the signal away
+//!   from pipeloop's watchers, and pipeloop cannot tell.
+//! - A library can still put back, out of order, a stale handler that
+//!   chains to pipeloop's after pipeloop has left the chain, and pipeloop
+//!   then installs itself over it. So the handler also guards itself:
+//!   called back, on the same thread, from inside the handler it chains to,
+//!   it notifies its watchers but does not chain again.
 //! - The earlier disposition is restored when the last watcher goes, if
 //!   pipeloop's handler is the one installed. If another handler sits above
 //!   it, restoring would throw that one away, so the restore waits until
-//!   pipeloop's handler is back on top (that library put it back): the next
-//!   `Signals` change or the next such signal completes it, and that signal
-//!   is delivered as the restored disposition says. A SIGTERM whose
-//!   disposition was `SIG_DFL` still terminates.
+//!   pipeloop's handler is back on top (that library put it back). Then
+//!   whichever comes first completes it: the next `Signals` that stops
+//!   watching the signal, or the next such signal, which the handler
+//!   delivers as the restored disposition says (to the earlier handler, or
+//!   raised again under `SIG_DFL`, so a SIGTERM that was `SIG_DFL` still
+//!   terminates). A new `Signals` for the signal cancels a waiting restore
+//!   instead. A library that never removes its handler (signal-hook) keeps
+//!   pipeloop's in its chain for good, and the restore never comes.
+//! - One race is left: a signal whose restore is waiting, handled on one
+//!   thread just as another thread creates a `Signals` for it, can reach
+//!   neither (the new watcher's bit is not yet set, and the handler, finding
+//!   the disposition being changed, only chains, to nothing for `SIG_DFL`).
+//!   The window is a few instructions wide.
 //!
 //! # `fork` and `exec`
 //!
 //! A program started with `exec` (a [`Command`](std::process::Command))
 //! gets `SIG_DFL` for every signal pipeloop handles (the kernel resets
 //! handled signals; ignored ones stay ignored, and the signal mask is
-//! inherited), and none of pipeloop's fds: they are close-on-exec.
+//! inherited), and none of pipeloop's fds: they are close-on-exec. That
+//! includes a signal whose restore is waiting: a signal that was `SIG_IGN`
+//! before pipeloop (SIGHUP under `nohup`, say) is `SIG_DFL` in programs
+//! started meanwhile.
 //!
 //! A child forked *without* `exec` inherits each `Signals` and pipeloop's
 //! handler, and shares each `Signals`' pipe with the parent: one open file
@@ -234,7 +257,9 @@ impl Signals {
     }
 
     /// Stops watching a signal (nothing happens if it was not watched). If no
-    /// other `Signals` watches it, its earlier disposition is restored.
+    /// other `Signals` watches it, its earlier disposition is restored (if
+    /// another library's handler sits above pipeloop's, later: see [Living
+    /// with other signal code](self#living-with-other-signal-code)).
     ///
     /// # Errors
     ///

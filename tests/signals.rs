@@ -335,53 +335,75 @@ fn wait_child(pid: libc::pid_t, patience: Duration) -> Option<Ended> {
     }
 }
 
-/// Library "X": a hand-written handler that saves the disposition it
-/// replaces (with one swap), chains to it, and puts it back when it
-/// uninstalls, whatever is installed by then, as C libraries do.
-mod chaining_library {
-    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+/// A hand-written "library" handler that saves the disposition it replaces
+/// (with one swap), chains to it, and puts it back when it uninstalls,
+/// whatever is installed by then, as C libraries do. One module per
+/// library, so that several can be stacked in any order.
+macro_rules! chaining_library {
+    ($name:ident) => {
+        mod $name {
+            use std::mem::MaybeUninit;
+            use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-    static SAVED: AtomicUsize = AtomicUsize::new(0);
-    pub static CALLS: AtomicUsize = AtomicUsize::new(0);
-    static mut SAVED_ACTION: std::mem::MaybeUninit<libc::sigaction> =
-        std::mem::MaybeUninit::uninit();
+            pub static CALLS: AtomicUsize = AtomicUsize::new(0);
+            static SAVED: AtomicUsize = AtomicUsize::new(0);
+            static SAVED_SIGINFO: AtomicUsize = AtomicUsize::new(0);
+            static mut SAVED_ACTION: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
 
-    extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-        CALLS.fetch_add(1, SeqCst);
-        let previous = SAVED.load(SeqCst);
-        if previous == libc::SIG_DFL || previous == libc::SIG_IGN {
-            return;
+            extern "C" fn handler(
+                signal: libc::c_int,
+                info: *mut libc::siginfo_t,
+                ctx: *mut libc::c_void,
+            ) {
+                CALLS.fetch_add(1, SeqCst);
+                let previous = SAVED.load(SeqCst);
+                if previous == libc::SIG_DFL || previous == libc::SIG_IGN {
+                    return;
+                }
+                type Full = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+                if SAVED_SIGINFO.load(SeqCst) != 0 {
+                    // SAFETY: `previous` was installed with SA_SIGINFO.
+                    let f: Full = unsafe { std::mem::transmute(previous) };
+                    f(signal, info, ctx);
+                } else {
+                    // SAFETY: `previous` was installed without SA_SIGINFO.
+                    let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(previous) };
+                    f(signal);
+                }
+            }
+
+            pub fn install(signal: libc::c_int) {
+                // SAFETY: all-zero is a valid sigaction; the mask is emptied.
+                let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+                new.sa_sigaction = handler as *const () as libc::sighandler_t;
+                new.sa_flags = libc::SA_SIGINFO;
+                // SAFETY: single-threaded test child; `new` is complete and
+                // SAVED_ACTION receives the replaced action.
+                unsafe {
+                    libc::sigemptyset(&mut new.sa_mask);
+                    let old = &raw mut SAVED_ACTION;
+                    assert_eq!(libc::sigaction(signal, &new, (*old).as_mut_ptr()), 0);
+                    let old = (*old).assume_init();
+                    SAVED.store(old.sa_sigaction, SeqCst);
+                    let siginfo = old.sa_flags & libc::SA_SIGINFO != 0;
+                    SAVED_SIGINFO.store(usize::from(siginfo), SeqCst);
+                }
+            }
+
+            pub fn uninstall(signal: libc::c_int) {
+                // SAFETY: puts back the action `install` saved.
+                unsafe {
+                    let old = &raw const SAVED_ACTION;
+                    libc::sigaction(signal, (*old).as_ptr(), std::ptr::null_mut());
+                }
+            }
         }
-        // SAFETY: `previous` came from sigaction with SA_SIGINFO (pipeloop
-        // installs its handler so; the tests only chain to it).
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(previous) };
-        f(signal, info, ctx);
-    }
-
-    pub fn install(signal: libc::c_int) {
-        // SAFETY: all-zero is a valid sigaction; the mask is emptied.
-        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-        new.sa_sigaction = handler as *const () as libc::sighandler_t;
-        new.sa_flags = libc::SA_SIGINFO;
-        // SAFETY: single-threaded test child; `new` is complete and
-        // SAVED_ACTION receives the replaced action.
-        unsafe {
-            libc::sigemptyset(&mut new.sa_mask);
-            let old = &raw mut SAVED_ACTION;
-            assert_eq!(libc::sigaction(signal, &new, (*old).as_mut_ptr()), 0);
-            SAVED.store((*old).assume_init().sa_sigaction, SeqCst);
-        }
-    }
-
-    pub fn uninstall(signal: libc::c_int) {
-        // SAFETY: puts back the action `install` saved.
-        unsafe {
-            let old = &raw const SAVED_ACTION;
-            libc::sigaction(signal, (*old).as_ptr(), std::ptr::null_mut());
-        }
-    }
+    };
 }
+
+chaining_library!(chaining_library);
+chaining_library!(library_y);
+chaining_library!(library_z);
 
 /// Waits for `signal` on a fresh `Poll` of the default backend.
 fn observe(signals: &mut Signals, signal: libc::c_int) {
@@ -480,11 +502,93 @@ fn an_earlier_handler_survives_another_library_putting_pipeloops_back() {
     assert_eq!(ended, Ended::Exited(0));
 }
 
+/// Two chaining libraries, Y then Z, removed in the order they were
+/// installed (not the reverse): Z's removal puts back Y, which still
+/// chains to pipeloop's handler, after pipeloop had restored the earlier
+/// handler H and left the chain. pipeloop then installs itself over Y; the
+/// two must not call each other until the stack overflows.
+fn stale_chaining_handlers_put_back_out_of_order_never_recurse() {
+    let ended = in_child(|| {
+        let h = handler_h as *const () as libc::sighandler_t;
+        set_disposition(libc::SIGUSR1, h);
+        let first = Signals::new(&[libc::SIGUSR1]).unwrap();
+        library_y::install(libc::SIGUSR1);
+        library_z::install(libc::SIGUSR1);
+        drop(first); // Z is on top: the restore waits
+        library_y::uninstall(libc::SIGUSR1); // puts pipeloop's back on top
+        drop(Signals::new(&[libc::SIGUSR1]).unwrap()); // restores H
+        assert_eq!(disposition(libc::SIGUSR1), h);
+        library_z::uninstall(libc::SIGUSR1); // puts Y back: Y chains to pipeloop's
+
+        let mut third = Signals::new(&[libc::SIGUSR1]).unwrap();
+        raise(libc::SIGUSR1);
+        observe(&mut third, libc::SIGUSR1);
+        assert_eq!(library_y::CALLS.load(Ordering::SeqCst), 1, "Y ran once");
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// While pipeloop's restore waits (another handler above it), the program
+/// sets SIGUSR1 back to `SIG_DFL` itself: pipeloop's handler is out of the
+/// chain for sure, so a new `Signals` must install it again rather than
+/// rely on a chain that no longer reaches it.
+fn a_disposition_reset_under_a_pending_restore_is_noticed() {
+    let ended = in_child(|| {
+        let first = Signals::new(&[libc::SIGUSR1]).unwrap();
+        chaining_library::install(libc::SIGUSR1);
+        drop(first);
+        set_disposition(libc::SIGUSR1, libc::SIG_DFL);
+        let mut second = Signals::new(&[libc::SIGUSR1]).unwrap();
+        raise(libc::SIGUSR1); // SIG_DFL would end the child
+        observe(&mut second, libc::SIGUSR1);
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// The restore left waiting is finished by the handler itself, once the
+/// other library has put pipeloop's handler back and nobody watches: the
+/// signal goes to the earlier handler, which is installed again.
+fn a_pending_restore_to_an_earlier_handler_finishes_in_the_handler() {
+    let ended = in_child(|| {
+        let h = handler_h as *const () as libc::sighandler_t;
+        set_disposition(libc::SIGUSR2, h);
+        let signals = Signals::new(&[libc::SIGUSR2]).unwrap();
+        chaining_library::install(libc::SIGUSR2);
+        drop(signals);
+        chaining_library::uninstall(libc::SIGUSR2);
+        raise(libc::SIGUSR2);
+        assert_eq!(H_RAN.load(Ordering::SeqCst), 1, "H ran");
+        assert_eq!(disposition(libc::SIGUSR2), h, "H is installed again");
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// The same with `SIG_IGN` as the earlier disposition: the signal is
+/// ignored, and `SIG_IGN` is installed again.
+fn a_pending_restore_to_sig_ign_finishes_in_the_handler() {
+    let ended = in_child(|| {
+        set_disposition(libc::SIGUSR2, libc::SIG_IGN);
+        let signals = Signals::new(&[libc::SIGUSR2]).unwrap();
+        chaining_library::install(libc::SIGUSR2);
+        drop(signals);
+        chaining_library::uninstall(libc::SIGUSR2);
+        raise(libc::SIGUSR2);
+        assert_eq!(disposition(libc::SIGUSR2), libc::SIG_IGN);
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
 /// A threaded program forks while its other thread is inside pipeloop's
 /// handler: the child's `drop(Signals)` waited forever for that thread's
 /// `active` count. Forks many times while a thread raises the signal in a
 /// loop; every child must drop its `Signals` and exit.
 fn fork_while_another_thread_handles_a_signal_never_hangs_the_child() {
+    // In a child of its own: the raising thread must not outlive the test
+    // in this process, whose other tests fork assuming one thread.
+    assert_eq!(in_child(forks_while_a_thread_raises), Ended::Exited(0));
+}
+
+fn forks_while_a_thread_raises() {
     use std::sync::atomic::AtomicBool;
     let signals = Signals::new(&[libc::SIGUSR1]).unwrap();
     static STOP: AtomicBool = AtomicBool::new(false);
@@ -578,6 +682,22 @@ fn main() {
         (
             "an_earlier_handler_survives_another_library_putting_pipeloops_back",
             an_earlier_handler_survives_another_library_putting_pipeloops_back,
+        ),
+        (
+            "stale_chaining_handlers_put_back_out_of_order_never_recurse",
+            stale_chaining_handlers_put_back_out_of_order_never_recurse,
+        ),
+        (
+            "a_disposition_reset_under_a_pending_restore_is_noticed",
+            a_disposition_reset_under_a_pending_restore_is_noticed,
+        ),
+        (
+            "a_pending_restore_to_an_earlier_handler_finishes_in_the_handler",
+            a_pending_restore_to_an_earlier_handler_finishes_in_the_handler,
+        ),
+        (
+            "a_pending_restore_to_sig_ign_finishes_in_the_handler",
+            a_pending_restore_to_sig_ign_finishes_in_the_handler,
         ),
         (
             "fork_while_another_thread_handles_a_signal_never_hangs_the_child",

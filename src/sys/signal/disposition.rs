@@ -8,7 +8,7 @@
 //! - **Swap, never read-then-write.** Each change is one
 //!   `sigaction(new, &old)`, so a handler installed by another thread at the
 //!   same moment is never lost, only chained to.
-//! - **Never above a handler that may chain back.** Once pipeloop's handler
+//! - **Not above a handler that may chain back.** Once pipeloop's handler
 //!   has been installed and another handler went above it, that one may
 //!   have saved pipeloop's and call it. Installing pipeloop's again on top
 //!   would make the two call each other until the stack overflows. So while
@@ -18,6 +18,12 @@
 //!   chain for sure: `SIG_DFL` or `SIG_IGN` (nobody above chains), or the
 //!   very handler pipeloop had replaced (it was put back over pipeloop's,
 //!   and it is older than pipeloop's, so it does not chain to it).
+//! - **Guard anyway.** After pipeloop has restored and left the chain, a
+//!   library can still put back, out of order, a stale handler that chains
+//!   to pipeloop's; the next watcher then installs over it. So `chain`
+//!   records the threads inside the chained-to handler (`CHAINING`), and a
+//!   call back into pipeloop's handler on such a thread does not chain
+//!   again.
 //! - **Stay valid.** pipeloop's handler is a plain function that is never
 //!   unloaded; whoever calls it, it notifies the watchers and chains to what
 //!   it replaced.
@@ -25,14 +31,21 @@
 //!   disposition is put back if pipeloop's handler is the one installed.
 //!   If another sits above, restoring would throw that one away, so the
 //!   restore is left pending, and finished by whichever comes first: the
-//!   next watch or unwatch that finds pipeloop's handler back on top, or the
-//!   handler itself when it runs with nobody watching and finds itself on
-//!   top. The handler then restores and delivers that signal as the
-//!   restored disposition would: to the earlier handler, or, for `SIG_DFL`,
-//!   raised again so that the default action (terminating, say) happens
-//!   once the handler returns. So a signal is never swallowed because the
-//!   other library put pipeloop's handler back after pipeloop's watchers
-//!   were gone.
+//!   next unwatch that takes the count to 0 again and finds pipeloop's
+//!   handler back on top, or the handler itself when it runs with nobody
+//!   watching and finds itself on top. The handler then restores and
+//!   delivers that signal as the restored disposition would: to the earlier
+//!   handler, or, for `SIG_DFL`, raised again so that the default action
+//!   (terminating, say) happens once the handler returns. So a signal is
+//!   never swallowed because the other library put pipeloop's handler back
+//!   after pipeloop's watchers were gone. (A new watcher cancels a pending
+//!   restore: pipeloop's handler is wanted again.)
+//!
+//! One race is left, and documented in `pipeloop::signal`: a signal with a
+//! pending restore whose handler looked for watchers just before another
+//! thread's `watch` set its watcher's bit, and then found that `watch`
+//! holding `BUSY`, only chains: to nothing, if the saved disposition was
+//! `SIG_DFL`.
 //!
 //! # Who may change what
 //!
@@ -45,9 +58,9 @@
 use std::cell::UnsafeCell;
 use std::io;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
-use super::{MAX_SIGNAL, describe, handler};
+use super::{MAX_SIGNAL, back_off, describe, handler, this_thread};
 use crate::sys::cvt;
 
 /// `BUSY`: someone is changing this signal's disposition or saved action.
@@ -97,14 +110,9 @@ impl Busy {
     /// Waits for a handler on another thread that holds it: a few syscalls.
     fn take(index: usize) -> Busy {
         let state = &SIGNALS[index].state;
-        let mut spins = 0u32;
+        let mut spins = 0;
         while state.fetch_or(BUSY, SeqCst) & BUSY != 0 {
-            spins += 1;
-            if spins < 100 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
+            back_off(&mut spins);
         }
         Busy(index)
     }
@@ -140,31 +148,66 @@ impl Drop for Busy {
     }
 }
 
+/// A disposition change, for the caller to log once its locks are
+/// released.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Change {
+    Installed { chaining: bool },
+    Restored,
+    RestoreLater,
+}
+
+impl Change {
+    pub(super) fn log(self, signal: libc::c_int) {
+        match self {
+            Change::Installed { chaining } => {
+                log::debug!(
+                    "pipeloop: handling {} (chaining: {chaining})",
+                    describe(signal)
+                )
+            }
+            Change::Restored => {
+                log::debug!("pipeloop: restored the disposition of {}", describe(signal))
+            }
+            Change::RestoreLater => log::debug!(
+                "pipeloop: {} has another handler above pipeloop's; restoring later",
+                describe(signal)
+            ),
+        }
+    }
+}
+
 /// Counts a new watcher of `signal` and makes sure pipeloop's handler will
 /// be called for it. The caller has published the watcher's bit already, so
 /// no signal that arrives once the handler is in place is missed.
-pub(super) fn watch(index: usize, signal: libc::c_int) -> io::Result<()> {
+pub(super) fn watch(index: usize, signal: libc::c_int) -> io::Result<Option<Change>> {
     let busy = Busy::take(index);
     let state = busy.state();
-    let state = if state & OURS == 0 || out_of_chain(&busy, signal)? {
-        install(&busy, signal)?;
-        state | OURS
+    let (state, change) = if state & OURS == 0 || out_of_chain(&busy, signal)? {
+        let chaining = install(&busy, signal)?;
+        (state | OURS, Some(Change::Installed { chaining }))
     } else {
-        state
+        (state, None)
     };
     busy.set_state(state + 1);
-    Ok(())
+    Ok(change)
 }
 
 /// Uncounts a watcher of `signal`; the last one restores the saved
 /// disposition if pipeloop's handler is on top (the restore waits
 /// otherwise, see the module docs).
-pub(super) fn unwatch(index: usize, signal: libc::c_int) {
+pub(super) fn unwatch(index: usize, signal: libc::c_int) -> Option<Change> {
     let busy = Busy::take(index);
     let state = busy.state() - 1;
     busy.set_state(state);
-    if state & COUNT == 0 && state & OURS != 0 && restore_if_on_top(&busy, signal) {
+    if state & COUNT != 0 || state & OURS == 0 {
+        return None;
+    }
+    if swap_back_if_on_top(&busy, signal) {
         busy.set_state(state & !OURS);
+        Some(Change::Restored)
+    } else {
+        Some(Change::RestoreLater)
     }
 }
 
@@ -177,8 +220,8 @@ fn out_of_chain(busy: &Busy, signal: libc::c_int) -> io::Result<bool> {
 }
 
 /// Installs pipeloop's handler over whatever is there, saving it for
-/// chaining and restoring.
-fn install(busy: &Busy, signal: libc::c_int) -> io::Result<()> {
+/// chaining and restoring; says whether it chains to a handler.
+fn install(busy: &Busy, signal: libc::c_int) -> io::Result<bool> {
     // Publish what will be replaced before the handler can run, so that no
     // signal skips it; the swap then says what really was replaced.
     let old = current(signal)?;
@@ -190,30 +233,12 @@ fn install(busy: &Busy, signal: libc::c_int) -> io::Result<()> {
         // mask and flags of the one read first; rare, and harmless.)
         busy.save(&replaced);
     }
-    let chaining = busy.signal().previous.load(SeqCst) != 0;
-    log::debug!(
-        "pipeloop: handling {} (chaining: {chaining})",
-        describe(signal)
-    );
-    Ok(())
+    Ok(busy.signal().previous.load(SeqCst) != 0)
 }
 
 /// Puts the saved disposition back if pipeloop's handler is on top;
-/// returns whether it did.
-fn restore_if_on_top(busy: &Busy, signal: libc::c_int) -> bool {
-    let restored = swap_back_if_on_top(busy, signal);
-    if restored {
-        log::debug!("pipeloop: restored the disposition of {}", describe(signal));
-    } else {
-        log::debug!(
-            "pipeloop: {} has another handler above pipeloop's; restoring later",
-            describe(signal)
-        );
-    }
-    restored
-}
-
-/// The restore itself, also run inside the handler: only sigaction calls.
+/// returns whether it did. Also run inside the handler: only sigaction
+/// calls.
 fn swap_back_if_on_top(busy: &Busy, signal: libc::c_int) -> bool {
     if current(signal).map_or(true, |now| now.sa_sigaction != ours()) {
         return false;
@@ -254,7 +279,7 @@ pub(super) fn after_notify(index: usize, signal: libc::c_int) -> Then {
         return Then::Chain;
     }
     let busy = Busy(index);
-    if !swap_back_if_on_top(&busy, signal) {
+    if !with_signals_blocked(|| swap_back_if_on_top(&busy, signal)) {
         return Then::Chain;
     }
     busy.set_state(seen & !OURS);
@@ -266,7 +291,39 @@ pub(super) fn after_notify(index: usize, signal: libc::c_int) -> Then {
     }
 }
 
-/// Calls the handler pipeloop's replaced, if it is a function.
+/// Runs `f` with every signal blocked on this thread, so that no nested
+/// handler can leave (`siglongjmp`) while `BUSY` is held. Only
+/// `pthread_sigmask`, which is async-signal-safe.
+fn with_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises `all`; pthread_sigmask reads it and
+    // writes the previous mask into `old`, which is then put back.
+    unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_BLOCK, all.as_ptr(), old.as_mut_ptr());
+    }
+    let result = f();
+    // SAFETY: `old` was filled by the call above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut()) };
+    result
+}
+
+/// How many threads at once a signal's re-entry guard tracks.
+const GUARDED: usize = 4;
+
+/// The threads (`pthread_self`) now inside the handler pipeloop's chains to,
+/// per signal. If pipeloop's handler is entered again on such a thread, it
+/// is being called back by that handler: a library that saved pipeloop's
+/// handler (or put it back) while pipeloop chains to it. pipeloop avoids
+/// installing itself over such a handler, but a library can reinstall a
+/// stale saved handler later, out of order; this guard keeps the two from
+/// calling each other until the stack overflows, whatever the order.
+static CHAINING: [[AtomicUsize; GUARDED]; MAX_SIGNAL] =
+    [const { [const { AtomicUsize::new(0) }; GUARDED] }; MAX_SIGNAL];
+
+/// Calls the handler pipeloop's replaced, if it is a function, unless this
+/// thread is already inside it for this signal (see `CHAINING`).
 pub(super) fn chain(
     index: usize,
     signal: libc::c_int,
@@ -274,10 +331,32 @@ pub(super) fn chain(
     context: *mut libc::c_void,
 ) {
     let word = SIGNALS[index].previous.load(SeqCst);
-    let address = (word & !SIGINFO_BIT) as usize;
-    if address == 0 {
+    if word & !SIGINFO_BIT == 0 {
         return;
     }
+    let me = this_thread();
+    let slots = &CHAINING[index];
+    if slots.iter().any(|s| s.load(SeqCst) == me) {
+        return;
+    }
+    // With every slot taken (more threads chaining the signal at once than
+    // tracked), chain unguarded.
+    let claimed = slots
+        .iter()
+        .find(|s| s.compare_exchange(0, me, SeqCst, SeqCst).is_ok());
+    call_previous(word, signal, info, context);
+    if let Some(slot) = claimed {
+        slot.store(0, SeqCst);
+    }
+}
+
+fn call_previous(
+    word: u64,
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let address = (word & !SIGINFO_BIT) as usize;
     if word & SIGINFO_BIT != 0 {
         // SAFETY: `address` is a handler the OS gave back from sigaction,
         // registered with SA_SIGINFO, so it has this signature.
@@ -292,10 +371,14 @@ pub(super) fn chain(
 }
 
 /// In a child just forked: no handler of the parent's other threads runs
-/// here, so none holds `BUSY`.
+/// here, so none holds `BUSY` or is chaining (and a thread created later
+/// may get one of their `pthread_self` values).
 pub(super) fn reset_after_fork() {
     for signal in &SIGNALS {
         signal.state.fetch_and(!BUSY, SeqCst);
+    }
+    for slot in CHAINING.iter().flatten() {
+        slot.store(0, SeqCst);
     }
 }
 

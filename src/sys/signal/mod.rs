@@ -24,8 +24,9 @@
 //!
 //! A watcher's bit for a signal is set *before* pipeloop's handler is
 //! installed for it, and cleared only *after* the earlier disposition is
-//! restored: a signal that arrives in between reaches one or the other,
-//! never neither. Registration code (claiming slots, watching, unwatching)
+//! restored (or the restore was found to have to wait, pipeloop's handler
+//! chaining meanwhile): a signal that arrives in between reaches one or the
+//! other. (`disposition.rs` names the one race left.) Registration code (claiming slots, watching, unwatching)
 //! is serialised by `REGISTRATION`, a lock the handler never touches.
 //!
 //! # `fork`
@@ -97,10 +98,23 @@ static REGISTRATION: AtomicUsize = AtomicUsize::new(0);
 /// Set while the atfork handlers hold `REGISTRATION` across a `fork`.
 static HELD_FOR_FORK: AtomicBool = AtomicBool::new(false);
 
-fn this_thread() -> usize {
+pub(super) fn this_thread() -> usize {
     // SAFETY: pthread_self has no preconditions and only reads this
     // thread's own identifier.
     unsafe { libc::pthread_self() as usize }
+}
+
+/// One round of waiting for something another thread (or a handler on it)
+/// holds for a few syscalls: yield at first, then sleep, in case that
+/// thread can only run once this one sleeps (a lower real-time priority on
+/// the same CPU).
+pub(super) fn back_off(spins: &mut u32) {
+    if *spins < 100 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    *spins = spins.saturating_add(1);
 }
 
 /// `REGISTRATION`, held.
@@ -109,17 +123,12 @@ struct Registering;
 impl Registering {
     fn lock() -> Registering {
         let me = this_thread();
-        let mut spins = 0u32;
+        let mut spins = 0;
         while REGISTRATION
             .compare_exchange(0, me, SeqCst, SeqCst)
             .is_err()
         {
-            spins += 1;
-            if spins < 100 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
+            back_off(&mut spins);
         }
         Registering
     }
@@ -283,23 +292,35 @@ pub(crate) fn claim(fd: RawFd) -> io::Result<usize> {
 
 /// Gives a slot back: after this returns, no handler touches its fd.
 pub(crate) fn release(slot: usize, watched: &SigBits) {
-    let _registering = Registering::lock();
+    let mut changes = [None; MAX_SIGNAL];
+    let registering = Registering::lock();
     for (index, signal) in signals_in(watched) {
-        unwatch_locked(slot, index, signal);
+        changes[index] = unwatch_locked(slot, index, signal);
     }
+    wait_until_unused(slot);
+    drop(registering);
+    log_changes(&changes);
+}
+
+/// Logs what registration code changed, once `REGISTRATION` is released: a
+/// logger's own lock must never be taken under it (a logger's atfork
+/// handler could hold that lock and wait for `REGISTRATION` in `fork`).
+fn log_changes(changes: &[Option<disposition::Change>]) {
+    for (index, change) in changes.iter().enumerate() {
+        if let Some(change) = change {
+            change.log(index as libc::c_int);
+        }
+    }
+}
+
+/// Waits until no handler uses `slot`'s fd, and frees the slot.
+fn wait_until_unused(slot: usize) {
     let w = &WATCHERS[slot];
     w.in_use.store(false, SeqCst);
-    // A handler holds the slot for one write(2). Yield first; then sleep,
-    // in case the handler's thread can only run once this one sleeps (a
-    // lower real-time priority on the same CPU).
-    let mut spins = 0u32;
+    // A handler holds the slot for one write(2).
+    let mut spins = 0;
     while w.active.load(SeqCst) != 0 {
-        if spins < 100 {
-            std::thread::yield_now();
-            spins += 1;
-        } else {
-            std::thread::sleep(Duration::from_micros(50));
-        }
+        back_off(&mut spins);
     }
     w.fd.store(-1, SeqCst);
     w.claimed.store(false, SeqCst);
@@ -318,30 +339,41 @@ pub(crate) fn signals_in(bits: &SigBits) -> impl Iterator<Item = (usize, libc::c
 /// Starts delivering `signal` to the watcher in `slot`, installing the
 /// handler if needed.
 pub(crate) fn watch(slot: usize, index: usize, signal: libc::c_int) -> io::Result<()> {
-    let _registering = Registering::lock();
+    let registering = Registering::lock();
     let (word, bit) = word_bit(index);
     // First the bit, then the handler: a signal arriving as soon as the
     // handler is in place finds its watcher.
     WATCHERS[slot].watched[word].fetch_or(bit, SeqCst);
-    disposition::watch(index, signal).inspect_err(|_| {
+    let change = disposition::watch(index, signal).inspect_err(|_| {
         WATCHERS[slot].watched[word].fetch_and(!bit, SeqCst);
-    })
+    })?;
+    drop(registering);
+    if let Some(change) = change {
+        change.log(signal);
+    }
+    Ok(())
 }
 
 /// Stops delivering `signal` to `slot`, restoring the old disposition if
 /// this was its last watcher.
 pub(crate) fn unwatch(slot: usize, index: usize, signal: libc::c_int) {
-    let _registering = Registering::lock();
-    unwatch_locked(slot, index, signal);
+    let registering = Registering::lock();
+    let change = unwatch_locked(slot, index, signal);
+    drop(registering);
+    if let Some(change) = change {
+        change.log(signal);
+    }
 }
 
-fn unwatch_locked(slot: usize, index: usize, signal: libc::c_int) {
+fn unwatch_locked(slot: usize, index: usize, signal: libc::c_int) -> Option<disposition::Change> {
     // First the disposition, then the bit: a signal arriving in between
-    // reaches the restored disposition or this watcher.
-    disposition::unwatch(index, signal);
+    // reaches the restored disposition or this watcher. (If the restore has
+    // to wait, see `disposition`, pipeloop's handler goes on chaining.)
+    let change = disposition::unwatch(index, signal);
     let (word, bit) = word_bit(index);
     WATCHERS[slot].watched[word].fetch_and(!bit, SeqCst);
     WATCHERS[slot].pending[word].fetch_and(!bit, SeqCst);
+    change
 }
 
 /// The signals that arrived for `slot` since the last call.
@@ -403,6 +435,10 @@ fn notify_watchers(index: usize) {
             // and `in_use` was seen set after counting (see the module doc).
             unsafe { libc::write(w.fd.load(SeqCst), (&byte as *const u8).cast(), 1) };
         }
-        w.active.fetch_sub(1, SeqCst);
+        // Never below 0: a handler that forks in between (chained, nested)
+        // leaves a child whose counts were reset (`after_fork_in_child`).
+        let _ = w
+            .active
+            .fetch_update(SeqCst, SeqCst, |active| active.checked_sub(1));
     }
 }
