@@ -7,7 +7,16 @@ use std::time::Duration;
 
 use crate::competitors::{Active, PipeLib, WakerLib, with_mio, with_polling};
 
-const CASES: [&str; 4] = ["pingpong", "idle", "idle-fixed", "waker"];
+const CASES: [&str; 5] = [
+    "pingpong",
+    "pingpong-timeout",
+    "idle",
+    "idle-fixed",
+    "waker",
+];
+/// The timeout every library passes in the pingpong-timeout case: long
+/// enough never to expire, as in a loop that also runs timers.
+const PINGPONG_TIMEOUT: Duration = Duration::from_secs(1);
 const IDLE_N: [usize; 4] = [1, 100, 1_000, 10_000];
 
 struct Args {
@@ -21,7 +30,7 @@ struct Args {
     warmup: Option<u64>,
 }
 
-const USAGE: &str = "usage: pingpong [--quick] [--only pingpong,idle,idle-fixed,waker] [--lib NAME,..] \
+const USAGE: &str = "usage: pingpong [--quick] [--only pingpong,pingpong-timeout,idle,idle-fixed,waker] [--lib NAME,..] \
 [--n N,..] [--rounds R] [--reps R] [--target-ms T] [--warmup W] [--list]";
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -251,7 +260,9 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-fn pingpong(args: &Args) -> io::Result<()> {
+/// The ping-pong case, every poll waiting at most `timeout`: `None` (wait
+/// for the event) or `Some` (as most loops pass one).
+fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
     let libs: Vec<PipeLib> = PipeLib::ALL
         .into_iter()
         .filter(|l| args.wants(l.name()))
@@ -263,13 +274,17 @@ fn pingpong(args: &Args) -> io::Result<()> {
     let runners = libs
         .iter()
         .map(|&lib| {
-            let run: RunFn<'_> = Box::new(move |w, r| lib.run(1, Active::Rotating, w, r));
+            let run: RunFn<'_> = Box::new(move |w, r| lib.run(1, Active::Rotating, timeout, w, r));
             (lib.name(), lib.idiom(), run)
         })
         .collect();
     let t = measure(args, runners)?;
     let median = |name| find(&t, name).map(Timing::median);
-    println!("\n## pingpong: one pipe, write 1 byte + poll + read (ns per round trip)\n");
+    let waits = match timeout {
+        None => "poll without a timeout".to_owned(),
+        Some(t) => format!("poll with a {t:?} timeout"),
+    };
+    println!("\n## pingpong: one pipe, write 1 byte + {waits} + read (ns per round trip)\n");
     println!("| library | median | min | max | ÷ mio | ÷ raw-epoll | ÷ raw-poll | idiom |");
     println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for row in &t {
@@ -313,7 +328,7 @@ fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
         let runners = libs
             .iter()
             .map(|&lib| {
-                let run: RunFn<'_> = Box::new(move |w, r| lib.run(n, active, w, r));
+                let run: RunFn<'_> = Box::new(move |w, r| lib.run(n, active, None, w, r));
                 (lib.name(), lib.idiom(), run)
             })
             .collect();
@@ -446,7 +461,10 @@ fn run(args: &Args) -> io::Result<()> {
         ),
     }
     if args.runs("pingpong") {
-        pingpong(args)?;
+        pingpong(args, None)?;
+    }
+    if args.runs("pingpong-timeout") {
+        pingpong(args, Some(PINGPONG_TIMEOUT))?;
     }
     if args.runs("idle") {
         idle(args, max_pipes, Active::Rotating)?;

@@ -111,13 +111,16 @@ syscalls() {
     echo
     echo "## Syscalls per operation ($label): (calls in $LONG rounds - calls in $SHORT) / $((LONG - SHORT))"
     echo
-    echo "### pingpong (per round trip)"
-    echo
-    echo "| library | syscalls | breakdown |"
-    echo "|---|---:|---|"
-    for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
-        mio polling raw-epoll raw-poll; do
-        strace_case "$bin" pingpong "$lib"
+    for case in pingpong pingpong-timeout; do
+        echo "### $case (per round trip)"
+        echo
+        echo "| library | syscalls | breakdown |"
+        echo "|---|---:|---|"
+        for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
+            mio polling raw-epoll raw-poll; do
+            strace_case "$bin" "$case" "$lib"
+        done
+        echo
     done
     echo
     echo "### idle, N = $IDLE_N, rotating (per event)"
@@ -159,11 +162,14 @@ callgrind_section() {
     echo
     echo "(Ir in $CG_LONG rounds - Ir in $CG_SHORT) / $((CG_LONG - CG_SHORT)); the kernel's work is not counted."
     echo
-    echo "| pingpong (per round trip) | instructions |"
-    echo "|---|---:|"
-    for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
-        mio polling raw-epoll raw-poll; do
-        cg_row "$bin" pingpong "$lib"
+    for case in pingpong pingpong-timeout; do
+        echo "| $case (per round trip) | instructions |"
+        echo "|---|---:|"
+        for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
+            mio polling raw-epoll raw-poll; do
+            cg_row "$bin" "$case" "$lib"
+        done
+        echo
     done
     echo
     echo "| waker (per wake + poll) | instructions |"

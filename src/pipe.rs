@@ -296,16 +296,30 @@ impl End {
     /// an empty buffer).
     #[inline(always)]
     fn after(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
-        // On epoll there is nothing to re-arm: one load and a branch.
+        // On epoll and kqueue there is nothing to re-arm: one load and a
+        // branch. (The result goes on by value: taking its address would
+        // keep it in memory on that path too.)
         if self.regs.needs_rearm() {
-            self.rearm_if_used_up(direction, asked, result);
+            let outcome = match result {
+                Ok(n) => Ok(*n),
+                Err(e) => Err(e.kind()),
+            };
+            self.rearm_if_used_up(direction, asked, outcome);
         }
     }
 
-    fn rearm_if_used_up(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
-        let used_up = match result {
-            Ok(n) => *n > 0 && *n < asked,
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    /// Only poll(2) gets here: kept out of line, so that the epoll and
+    /// kqueue path of every read and write stays small enough to inline.
+    #[inline(never)]
+    fn rearm_if_used_up(
+        &self,
+        direction: Interest,
+        asked: usize,
+        outcome: Result<usize, io::ErrorKind>,
+    ) {
+        let used_up = match outcome {
+            Ok(n) => n > 0 && n < asked,
+            Err(kind) => kind == io::ErrorKind::WouldBlock,
         };
         if used_up {
             self.regs.rearm(direction);
@@ -529,12 +543,14 @@ common_impls!(Sender, Interest::WRITABLE);
 common_impls!(Receiver, Interest::READABLE);
 
 impl Sender {
+    #[inline]
     fn write_fd(&self, buf: &[u8]) -> io::Result<usize> {
         let result = sys::write(self.inner.raw(), buf);
         self.inner.after(Interest::WRITABLE, buf.len(), &result);
         result
     }
 
+    #[inline]
     fn write_vectored_fd(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let result = sys::writev(self.inner.raw(), bufs);
         let asked = sys::iov_len(bufs);
@@ -544,6 +560,7 @@ impl Sender {
 }
 
 impl Receiver {
+    #[inline]
     fn read_fd(&self, buf: &mut [u8]) -> io::Result<usize> {
         let asked = buf.len();
         let result = sys::read(self.inner.raw(), buf);
@@ -551,6 +568,7 @@ impl Receiver {
         result
     }
 
+    #[inline]
     fn read_vectored_fd(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let asked = sys::iov_len(bufs);
         let result = sys::readv(self.inner.raw(), bufs);
@@ -560,48 +578,58 @@ impl Receiver {
 }
 
 impl Write for Sender {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_fd(buf)
     }
 
+    #[inline]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.write_vectored_fd(bufs)
     }
 
+    #[inline]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Write for &Sender {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_fd(buf)
     }
 
+    #[inline]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.write_vectored_fd(bufs)
     }
 
+    #[inline]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Read for Receiver {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_fd(buf)
     }
 
+    #[inline]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.read_vectored_fd(bufs)
     }
 }
 
 impl Read for &Receiver {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_fd(buf)
     }
 
+    #[inline]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.read_vectored_fd(bufs)
     }

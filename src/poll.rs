@@ -227,6 +227,7 @@ impl Poll {
     ///   `epoll_wait` or `poll`.
     /// - [`InvalidInput`](io::ErrorKind::InvalidInput) if `events` has
     ///   capacity 0.
+    #[inline]
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         if events.capacity() == 0 {
             return Err(zero_capacity());
@@ -245,7 +246,7 @@ impl Poll {
     fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         let selector = &*self.registry.selector;
         match timeout {
-            Some(t) if t > sys::LONGEST_WAIT => wait_long(selector, events, t),
+            Some(t) if t.as_secs() >= sys::LONGEST_WAIT_SECS => wait_long(selector, events, t),
             _ => selector.select(&mut events.inner, timeout),
         }
     }

@@ -140,32 +140,56 @@ impl PipeLib {
         PipeLib::ALL.into_iter().find(|lib| lib.name() == name)
     }
 
-    /// Sets up `n` registered pipes, runs the rounds, tears down.
-    pub fn run(self, n: usize, active: Active, warmup: u64, rounds: u64) -> io::Result<Duration> {
+    /// Sets up `n` registered pipes, runs the rounds (each poll waiting at
+    /// most `timeout`), tears down.
+    pub fn run(
+        self,
+        n: usize,
+        active: Active,
+        timeout: Option<Duration>,
+        warmup: u64,
+        rounds: u64,
+    ) -> io::Result<Duration> {
         use pipeloop::{Backend, Interest};
+        let pipeloop = |backend, interest| {
+            let mut s = with_pipeloop::Pipes::new(backend, interest, n, timeout)?;
+            drive(&mut s, n, active, warmup, rounds)
+        };
         let edge = Interest::READABLE;
         let level = Interest::READABLE.level();
         match self {
-            PipeLib::PipeloopEpollEdge => {
-                let mut s = with_pipeloop::Pipes::new(Backend::Epoll, edge, n)?;
-                drive(&mut s, n, active, warmup, rounds)
-            }
-            PipeLib::PipeloopEpollLevel => {
-                let mut s = with_pipeloop::Pipes::new(Backend::Epoll, level, n)?;
-                drive(&mut s, n, active, warmup, rounds)
-            }
-            PipeLib::PipeloopPollEdge => {
-                let mut s = with_pipeloop::Pipes::new(Backend::Poll, edge, n)?;
-                drive(&mut s, n, active, warmup, rounds)
-            }
-            PipeLib::PipeloopPollLevel => {
-                let mut s = with_pipeloop::Pipes::new(Backend::Poll, level, n)?;
-                drive(&mut s, n, active, warmup, rounds)
-            }
-            PipeLib::Mio => drive(&mut with_mio::Pipes::new(n)?, n, active, warmup, rounds),
-            PipeLib::Polling => drive(&mut with_polling::Pipes::new(n)?, n, active, warmup, rounds),
-            PipeLib::RawEpoll => drive(&mut raw::EpollPipes::new(n)?, n, active, warmup, rounds),
-            PipeLib::RawPoll => drive(&mut raw::PollPipes::new(n)?, n, active, warmup, rounds),
+            PipeLib::PipeloopEpollEdge => pipeloop(Backend::Epoll, edge),
+            PipeLib::PipeloopEpollLevel => pipeloop(Backend::Epoll, level),
+            PipeLib::PipeloopPollEdge => pipeloop(Backend::Poll, edge),
+            PipeLib::PipeloopPollLevel => pipeloop(Backend::Poll, level),
+            PipeLib::Mio => drive(
+                &mut with_mio::Pipes::new(n, timeout)?,
+                n,
+                active,
+                warmup,
+                rounds,
+            ),
+            PipeLib::Polling => drive(
+                &mut with_polling::Pipes::new(n, timeout)?,
+                n,
+                active,
+                warmup,
+                rounds,
+            ),
+            PipeLib::RawEpoll => drive(
+                &mut raw::EpollPipes::new(n, timeout)?,
+                n,
+                active,
+                warmup,
+                rounds,
+            ),
+            PipeLib::RawPoll => drive(
+                &mut raw::PollPipes::new(n, timeout)?,
+                n,
+                active,
+                warmup,
+                rounds,
+            ),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 use super::{BUF, Rounds, check};
 
@@ -28,6 +29,15 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0]), owned(fds[1])))
 }
 
+/// A timeout for epoll_wait and poll: milliseconds, rounded up; -1 for none.
+fn millis(timeout: Option<Duration>) -> libc::c_int {
+    timeout.map_or(-1, |t| {
+        t.as_nanos()
+            .div_ceil(1_000_000)
+            .min(libc::c_int::MAX as u128) as libc::c_int
+    })
+}
+
 fn write_byte(fd: RawFd, byte: u8) -> io::Result<()> {
     // SAFETY: one valid byte on the stack.
     let n = unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
@@ -42,13 +52,14 @@ fn read_check(fd: RawFd, buf: &mut [u8; BUF], byte: u8) -> io::Result<()> {
 
 pub struct EpollPipes {
     ep: OwnedFd,
+    timeout_ms: libc::c_int,
     events: Vec<libc::epoll_event>,
     pipes: Vec<(OwnedFd, OwnedFd)>,
     buf: [u8; BUF],
 }
 
 impl EpollPipes {
-    pub fn new(n: usize) -> io::Result<EpollPipes> {
+    pub fn new(n: usize, timeout: Option<Duration>) -> io::Result<EpollPipes> {
         // SAFETY: epoll_create1 takes only flags.
         let ep = owned(cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?);
         let mut pipes = Vec::with_capacity(n);
@@ -71,6 +82,7 @@ impl EpollPipes {
         }
         Ok(EpollPipes {
             ep,
+            timeout_ms: millis(timeout),
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 64],
             pipes,
             buf: [0; BUF],
@@ -89,7 +101,7 @@ impl Rounds for EpollPipes {
                 self.ep.as_raw_fd(),
                 self.events.as_mut_ptr(),
                 self.events.len() as libc::c_int,
-                -1,
+                self.timeout_ms,
             )
         })?;
         check(
@@ -102,12 +114,13 @@ impl Rounds for EpollPipes {
 
 pub struct PollPipes {
     pollfds: Vec<libc::pollfd>,
+    timeout_ms: libc::c_int,
     pipes: Vec<(OwnedFd, OwnedFd)>,
     buf: [u8; BUF],
 }
 
 impl PollPipes {
-    pub fn new(n: usize) -> io::Result<PollPipes> {
+    pub fn new(n: usize, timeout: Option<Duration>) -> io::Result<PollPipes> {
         let mut pipes = Vec::with_capacity(n);
         let mut pollfds = Vec::with_capacity(n);
         for _ in 0..n {
@@ -121,6 +134,7 @@ impl PollPipes {
         }
         Ok(PollPipes {
             pollfds,
+            timeout_ms: millis(timeout),
             pipes,
             buf: [0; BUF],
         })
@@ -134,7 +148,7 @@ impl Rounds for PollPipes {
         write_byte(write.as_raw_fd(), byte)?;
         let len = self.pollfds.len() as libc::nfds_t;
         // SAFETY: the array holds `len` initialised pollfds.
-        let ready = cvt(unsafe { libc::poll(self.pollfds.as_mut_ptr(), len, -1) })?;
+        let ready = cvt(unsafe { libc::poll(self.pollfds.as_mut_ptr(), len, self.timeout_ms) })?;
         check(ready == 1, "raw-poll: one ready")?;
         // The scan every poll(2) user pays: find who is ready.
         let mut found = usize::MAX;

@@ -2,6 +2,7 @@
 //! readiness event is followed by reads until `WouldBlock`.
 
 use std::io::{self, ErrorKind, Read, Write};
+use std::time::Duration;
 
 use mio::unix::pipe;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -20,6 +21,7 @@ pub fn backend() -> &'static str {
 
 pub struct Pipes {
     poll: Poll,
+    timeout: Option<Duration>,
     events: Events,
     senders: Vec<pipe::Sender>,
     receivers: Vec<pipe::Receiver>,
@@ -27,7 +29,7 @@ pub struct Pipes {
 }
 
 impl Pipes {
-    pub fn new(n: usize) -> io::Result<Pipes> {
+    pub fn new(n: usize, timeout: Option<Duration>) -> io::Result<Pipes> {
         let poll = Poll::new()?;
         let mut senders = Vec::with_capacity(n);
         let mut receivers = Vec::with_capacity(n);
@@ -40,6 +42,7 @@ impl Pipes {
         }
         Ok(Pipes {
             poll,
+            timeout,
             events: Events::with_capacity(64),
             senders,
             receivers,
@@ -54,7 +57,7 @@ impl Rounds for Pipes {
         let wrote = (&self.senders[k]).write(&[byte])?;
         check(wrote == 1, "mio: write")?;
 
-        self.poll.poll(&mut self.events, None)?;
+        self.poll.poll(&mut self.events, self.timeout)?;
         let mut seen = 0;
         for event in &self.events {
             check(

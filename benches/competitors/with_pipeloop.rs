@@ -1,6 +1,7 @@
 //! pipeloop, as its documentation says to use it.
 
 use std::io::{self, ErrorKind, Read, Write};
+use std::time::Duration;
 
 use pipeloop::{Backend, Events, Interest, Poll, Token, Waker, pipe};
 
@@ -8,6 +9,7 @@ use super::{BUF, Rounds, check};
 
 pub struct Pipes {
     poll: Poll,
+    timeout: Option<Duration>,
     events: Events,
     senders: Vec<pipe::Sender>,
     receivers: Vec<pipe::Receiver>,
@@ -15,7 +17,12 @@ pub struct Pipes {
 }
 
 impl Pipes {
-    pub fn new(backend: Backend, interest: Interest, n: usize) -> io::Result<Pipes> {
+    pub fn new(
+        backend: Backend,
+        interest: Interest,
+        n: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<Pipes> {
         let poll = Poll::with_backend(backend)?;
         let mut senders = Vec::with_capacity(n);
         let mut receivers = Vec::with_capacity(n);
@@ -28,6 +35,7 @@ impl Pipes {
         }
         Ok(Pipes {
             poll,
+            timeout,
             events: Events::with_capacity(64),
             senders,
             receivers,
@@ -42,7 +50,7 @@ impl Rounds for Pipes {
         let wrote = (&self.senders[k]).write(&[byte])?;
         check(wrote == 1, "pipeloop: write")?;
 
-        self.poll.poll(&mut self.events, None)?;
+        self.poll.poll(&mut self.events, self.timeout)?;
         let mut seen = 0;
         for event in &self.events {
             check(

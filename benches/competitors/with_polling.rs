@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
 use polling::{Event, Events, Poller};
 
@@ -33,6 +34,7 @@ fn events() -> Events {
 
 pub struct Pipes {
     poller: Poller,
+    timeout: Option<Duration>,
     events: Events,
     senders: Vec<File>,
     receivers: Vec<File>,
@@ -40,10 +42,11 @@ pub struct Pipes {
 }
 
 impl Pipes {
-    pub fn new(n: usize) -> io::Result<Pipes> {
+    pub fn new(n: usize, timeout: Option<Duration>) -> io::Result<Pipes> {
         let poller = Poller::new()?;
         let mut pipes = Pipes {
             poller,
+            timeout,
             events: events(),
             senders: Vec::with_capacity(n),
             receivers: Vec::with_capacity(n),
@@ -77,7 +80,7 @@ impl Rounds for Pipes {
         check(wrote == 1, "polling: write")?;
 
         self.events.clear();
-        self.poller.wait(&mut self.events, None)?;
+        self.poller.wait(&mut self.events, self.timeout)?;
         let mut seen = 0;
         for event in self.events.iter() {
             check(event.key == k && event.readable, "polling: event")?;

@@ -20,6 +20,8 @@ pub(crate) struct Selector {
     /// themselves while the epoll fd is open, and need nothing once it is
     /// closed.
     ep: Arc<OwnedFd>,
+    /// `ep`'s number, for `epoll_wait` without a load through the `Arc`.
+    raw: RawFd,
 }
 
 /// The most events one `epoll_wait` takes: the kernel refuses more with
@@ -33,6 +35,7 @@ impl Selector {
         let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         Ok(Selector {
             ep: Arc::new(owned(ep)),
+            raw: ep,
         })
     }
 
@@ -71,6 +74,7 @@ impl Selector {
         })
     }
 
+    #[inline]
     pub(crate) fn select(
         &self,
         buf: &mut super::event::EventBuf,
@@ -83,7 +87,7 @@ impl Selector {
         // most that many and returns how many it wrote.
         let n = cvt(unsafe {
             libc::epoll_wait(
-                self.ep.as_raw_fd(),
+                self.raw,
                 events.as_mut_ptr(),
                 max,
                 super::timeout_ms(timeout),

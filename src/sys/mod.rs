@@ -9,14 +9,19 @@
 //!   `reregister(fd, token, interest) -> io::Result<Registration>`,
 //!   `deregister(fd) -> io::Result<()>`: `AlreadyExists` when an fd is
 //!   registered twice, `NotFound` for one that is not registered, the OS
-//!   error (EBADF) for a bad fd.
-//! - `select(&mut Vec<RawEvent>, Option<Duration>) -> io::Result<()>`: waits
-//!   at most the timeout (rounded up, never down) and fills the vector up to
-//!   its capacity without allocating; EINTR is returned as `Interrupted`.
+//!   error (EBADF) for a bad fd. The `Registration` ends the registration
+//!   when dropped (pipeloop's own sources keep it) unless detached
+//!   (`SourceFd`).
+//! - `select(&mut EventBuf, Option<Duration>) -> io::Result<()>`: returns
+//!   when it has events or the timeout (rounded up, never down; at most
+//!   `LONGEST_WAIT`) has passed, never earlier with nothing (a backend that
+//!   wakes for its own reasons waits again itself), and fills the buffer up
+//!   to its capacity without allocating; EINTR is returned as
+//!   `Interrupted`.
 //! - a waker: `Waker::new(&Selector, Token)` and `wake()`, from any thread.
 //!
-//! Rules that are the same for every backend (the timeout contract, checking
-//! `Events` capacity, logging) live in `crate::poll`, not here.
+//! Rules that are the same for every backend (splitting long timeouts,
+//! checking `Events` capacity, logging) live in `crate::poll`, not here.
 //!
 //! `RawEvent` is `libc::epoll_event` wherever epoll exists, and every backend
 //! writes epoll's flag bits into it, so that `Event` decodes one format.
@@ -36,7 +41,6 @@ pub(crate) mod poll;
 pub(crate) mod event;
 pub(crate) mod fd;
 mod fd_map;
-mod handoff;
 #[cfg(any(pipeloop_kqueue, test))]
 pub(crate) mod kevent;
 mod registration;
@@ -178,6 +182,7 @@ impl Selector {
         dispatch!(self, s => s.deregister(fd))
     }
 
+    #[inline]
     pub(crate) fn select(
         &self,
         buf: &mut event::EventBuf,
@@ -229,22 +234,26 @@ impl Waker {
 
 /// The longest one wait of any backend can be: `c_int::MAX` milliseconds
 /// (epoll_wait and poll(2) take an int; kqueue takes more). `Poll::poll`
-/// splits longer timeouts.
+/// splits timeouts of `LONGEST_WAIT_SECS` whole seconds or more (a test of
+/// one word on the hot path), so every backend gets less than that.
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_millis(libc::c_int::MAX as u64);
+pub(crate) const LONGEST_WAIT_SECS: u64 = LONGEST_WAIT.as_secs();
 
 /// Milliseconds for epoll_wait and poll: `-1` for none, rounded up so that a
 /// sub-millisecond timeout sleeps (instead of spinning at 0) and no wait ends
-/// early.
+/// early. Longer timeouts than `LONGEST_WAIT` become `LONGEST_WAIT` (callers
+/// split them before).
+#[inline]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
     match timeout {
         None => -1,
         Some(t) => {
-            // u64 arithmetic: a u128 division (`as_nanos`) costs a libcall.
-            let ms = t
-                .as_secs()
-                .saturating_mul(1000)
-                .saturating_add(u64::from(t.subsec_nanos().div_ceil(1_000_000)));
-            ms.min(libc::c_int::MAX as u64) as libc::c_int
+            // Within LONGEST_WAIT_SECS the sum below fits a c_int, so no
+            // saturating arithmetic is needed; u64, because a u128 division
+            // (`as_nanos`) costs a libcall.
+            let secs = t.as_secs().min(LONGEST_WAIT_SECS);
+            let ms = secs * 1000 + u64::from(t.subsec_nanos().div_ceil(1_000_000));
+            ms as libc::c_int
         }
     }
 }

@@ -75,10 +75,10 @@ impl Registration {
         Registration(Some(Tracked::Poll(reg)))
     }
 
-    /// Whether short transfers must be reported (only poll(2) emulates
-    /// edges).
+    /// Whether short transfers must be reported: only poll(2) emulates
+    /// edges, and only edge-triggered registrations need to hear of them.
     fn needs_rearm(&self) -> bool {
-        matches!(self.0, Some(Tracked::Poll(_)))
+        matches!(&self.0, Some(Tracked::Poll(reg)) if reg.needs_rearm())
     }
 
     /// Stops tracking the registration, leaving it in the backend.
@@ -188,7 +188,7 @@ impl Registrations {
 
     pub(crate) fn rearm(&self, interest: Interest) {
         if let Some(shared) = self.shared.get() {
-            for reg in shared.lock().iter() {
+            for reg in shared.lock().iter().filter(|r| r.needs_rearm()) {
                 reg.rearm(interest);
             }
         }
@@ -202,7 +202,7 @@ impl Registrations {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        self.change(selector, |s| s.register(self.fd, token, interest))
+        self.change(selector, interest, |s| s.register(self.fd, token, interest))
     }
 
     /// Changes this handle's registration with `selector` and keeps the new
@@ -213,17 +213,20 @@ impl Registrations {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        self.change(selector, |s| s.reregister(self.fd, token, interest))
+        self.change(selector, interest, |s| {
+            s.reregister(self.fd, token, interest)
+        })
     }
 
     fn change(
         &self,
         selector: &Selector,
+        interest: Interest,
         change: impl FnOnce(&Selector) -> io::Result<Registration>,
     ) -> io::Result<()> {
         let shared = self.shared();
         let mut list = shared.lock();
-        if selector.emulates_edges() {
+        if selector.emulates_edges() && interest.is_edge() {
             // Before the entry is visible: a clone that reads short once the
             // poller has reported it must find something to re-arm.
             shared.rearm.store(true, Ordering::SeqCst);
@@ -234,6 +237,8 @@ impl Registrations {
                     Some(old) => std::mem::replace(old, reg).detach(),
                     None => list.push(reg),
                 }
+                // Clears the flag if this was the last edge registration.
+                shared.update_rearm(&list);
                 Ok(())
             }
             Err(e) => {

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Instant;
 
-use super::drain;
+use crate::sys::{drain, new_pipe, write};
 
 pub(crate) struct Handoff<T> {
     turns: Mutex<Turns<T>>,
@@ -156,7 +156,7 @@ pub(crate) struct Notifier {
 
 impl Notifier {
     pub(crate) fn new() -> std::io::Result<Notifier> {
-        let (read, write) = super::new_pipe()?;
+        let (read, write) = new_pipe()?;
         Ok(Notifier {
             read,
             write,
@@ -172,7 +172,7 @@ impl Notifier {
     pub(crate) fn notify(&self) {
         if !self.pending.swap(true, SeqCst) {
             // A full pipe is as good as a byte: the poller will wake.
-            let _ = super::write(self.write.as_raw_fd(), &[1]);
+            let _ = write(self.write.as_raw_fd(), &[1]);
         }
     }
 
