@@ -285,18 +285,21 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
         Some(t) => format!("poll with a {t:?} timeout"),
     };
     println!("\n## pingpong: one pipe, write 1 byte + {waits} + read (ns per round trip)\n");
-    println!("| library | median | min | max | ÷ mio | ÷ raw-epoll | ÷ raw-poll | idiom |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| library | median | min | max | ÷ mio | ÷ raw-epoll | ÷ raw-epoll-edge | ÷ raw-poll | idiom |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in &t {
         let m = Some(row.median());
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} |",
             row.name,
             row.median(),
             row.min(),
             row.max(),
             ratio(m, median("mio")),
             ratio(m, median("raw-epoll")),
+            ratio(m, median("raw-epoll-edge")),
             ratio(m, median("raw-poll")),
             row.idiom
         );

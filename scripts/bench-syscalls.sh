@@ -117,7 +117,7 @@ syscalls() {
         echo "| library | syscalls | breakdown |"
         echo "|---|---:|---|"
         for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
-            mio polling raw-epoll raw-poll; do
+            mio polling raw-epoll raw-epoll-edge raw-poll; do
             strace_case "$bin" "$case" "$lib"
         done
         echo
@@ -166,7 +166,7 @@ callgrind_section() {
         echo "| $case (per round trip) | instructions |"
         echo "|---|---:|"
         for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
-            mio polling raw-epoll raw-poll; do
+            mio polling raw-epoll raw-epoll-edge raw-poll; do
             cg_row "$bin" "$case" "$lib"
         done
         echo

@@ -82,11 +82,12 @@ pub enum PipeLib {
     Mio,
     Polling,
     RawEpoll,
+    RawEpollEdge,
     RawPoll,
 }
 
 impl PipeLib {
-    pub const ALL: [PipeLib; 8] = [
+    pub const ALL: [PipeLib; 9] = [
         PipeLib::PipeloopEpollEdge,
         PipeLib::PipeloopEpollLevel,
         PipeLib::PipeloopPollEdge,
@@ -94,6 +95,7 @@ impl PipeLib {
         PipeLib::Mio,
         PipeLib::Polling,
         PipeLib::RawEpoll,
+        PipeLib::RawEpollEdge,
         PipeLib::RawPoll,
     ];
 
@@ -117,6 +119,7 @@ impl PipeLib {
             PipeLib::Mio => "mio",
             PipeLib::Polling => "polling",
             PipeLib::RawEpoll => "raw-epoll",
+            PipeLib::RawEpollEdge => "raw-epoll-edge",
             PipeLib::RawPoll => "raw-poll",
         }
     }
@@ -132,6 +135,7 @@ impl PipeLib {
             PipeLib::Mio => "mio::unix::pipe, edge; read into 64 B until WouldBlock",
             PipeLib::Polling => "Event::readable (oneshot); one read into 64 B, then modify()",
             PipeLib::RawEpoll => "libc epoll_wait, level; one read into 64 B",
+            PipeLib::RawEpollEdge => "libc epoll_wait, EPOLLET; one (short) read into 64 B",
             PipeLib::RawPoll => "libc poll(2) over all fds, scan revents; one read into 64 B",
         }
     }
@@ -177,7 +181,14 @@ impl PipeLib {
                 rounds,
             ),
             PipeLib::RawEpoll => drive(
-                &mut raw::EpollPipes::new(n, timeout)?,
+                &mut raw::EpollPipes::new(n, timeout, false)?,
+                n,
+                active,
+                warmup,
+                rounds,
+            ),
+            PipeLib::RawEpollEdge => drive(
+                &mut raw::EpollPipes::new(n, timeout, true)?,
                 n,
                 active,
                 warmup,

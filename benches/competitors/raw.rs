@@ -59,14 +59,17 @@ pub struct EpollPipes {
 }
 
 impl EpollPipes {
-    pub fn new(n: usize, timeout: Option<Duration>) -> io::Result<EpollPipes> {
+    /// `edge`: `EPOLLET`, where one short read is enough (the pipe is then
+    /// empty, so the next write is a new edge); otherwise level-triggered.
+    pub fn new(n: usize, timeout: Option<Duration>, edge: bool) -> io::Result<EpollPipes> {
         // SAFETY: epoll_create1 takes only flags.
         let ep = owned(cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?);
         let mut pipes = Vec::with_capacity(n);
+        let mode = if edge { libc::EPOLLET } else { 0 };
         for k in 0..n {
             let (read, write) = pipe()?;
             let mut event = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
+                events: (libc::EPOLLIN | mode) as u32,
                 u64: k as u64,
             };
             // SAFETY: `event` is valid for the call; the fd is open.
