@@ -81,7 +81,10 @@
 //! end's token until the last of those closed; see
 //! [`SourceFd`](crate::SourceFd) for what a raw fd gets.) A clone is
 //! registered on its own: dropping the original does not end the clone's
-//! registration, nor the other way round.
+//! registration, nor the other way round. A registration is ended only by
+//! the process that made it: a forked child that drops its copy of an end
+//! (the usual "close the end you do not use") leaves the parent's
+//! registration alone, although it shares the parent's epoll instance.
 //!
 //! A registered end does not keep its `Poll`'s fds open: dropping the `Poll`
 //! closes them at once, and the end then simply has nothing to deregister.

@@ -395,19 +395,27 @@ impl Registry {
         &self.selector
     }
 
-    /// Runs one registration change for `fd` on the backend and traces
-    /// it, after `change` has released every lock it took: a logger may
-    /// write into a registered pipe, whose re-arming takes those locks.
-    pub(crate) fn traced<T>(
+    /// Runs one registration change for `fd` on the backend and logs it,
+    /// after `change` has released every lock it took: a logger may write
+    /// into a registered pipe, whose re-arming takes those locks. `change`
+    /// says whether it replaced a stale entry for `fd`'s number (an fd
+    /// closed while registered, the number reused for another file).
+    pub(crate) fn traced(
         &self,
         what: &str,
         fd: RawFd,
         to: Option<(Token, Interest)>,
-        change: impl FnOnce(&sys::Selector) -> io::Result<T>,
-    ) -> io::Result<T> {
+        change: impl FnOnce(&sys::Selector) -> io::Result<bool>,
+    ) -> io::Result<()> {
         let result = change(&self.selector);
         log_change(what, fd, to, &result);
-        result
+        if let Ok(true) = result {
+            log::debug!(
+                "pipeloop: {}: fd {fd} was closed while registered and now names another file; replaced",
+                self.selector.backend()
+            );
+        }
+        result.map(drop)
     }
 }
 

@@ -90,6 +90,6 @@ impl Source for SourceFd<'_> {
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         let fd = *self.0;
-        registry.traced("deregister", fd, None, |s| s.deregister(fd))
+        registry.traced("deregister", fd, None, |s| s.deregister(fd).map(|()| false))
     }
 }

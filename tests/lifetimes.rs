@@ -127,6 +127,41 @@ fn a_dropped_waker_reports_nothing_while_a_forked_child_holds_its_fd() {
     });
 }
 
+/// The other direction: a forked child that drops its copy of a registered
+/// end (the usual "close the end you do not use") must leave the parent's
+/// registration alone. An epoll instance is shared across `fork`, so the
+/// child's `EPOLL_CTL_DEL` used to delete it for the parent too.
+#[test]
+fn a_forked_child_dropping_its_copy_leaves_the_parents_registration() {
+    let _serial = serial();
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipeloop::pipe::new().unwrap();
+        poll.registry()
+            .register(&mut receiver, Token(5), Interest::READABLE.level())
+            .unwrap();
+        let waker = Waker::new(poll.registry(), Token(6)).unwrap();
+        let child = Child::fork(|| {
+            // SAFETY: this process's copies of the parent's values, read
+            // out once and dropped here; the child never touches them again
+            // (it exits with _exit).
+            unsafe {
+                drop(std::ptr::read(&receiver));
+                drop(std::ptr::read(&waker));
+            }
+        });
+        child.finish();
+
+        sender.write_all(b"x").unwrap();
+        waker.wake().unwrap();
+        let mut events = Events::with_capacity(8);
+        expect_events(
+            poll,
+            &mut events,
+            &[Expect::readable(5), Expect::readable(6)],
+        );
+    });
+}
+
 /// Dropping a `Poll` closes its fds even while registered ends and wakers
 /// live on (they refer to the backend weakly), and they then drop cleanly.
 #[test]

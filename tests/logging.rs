@@ -1,65 +1,72 @@
 //! pipeloop's logging, in its own test binary because a logger is global.
 //!
-//! The logger here writes every record into a pipeloop pipe that is
-//! registered with the very `Poll` being logged about, and whose pipe is full:
-//! each log call then hits `WouldBlock` and re-arms its registration. The
-//! poll(2) backend used to log while holding its table lock, so such a logger
-//! deadlocked it; now nothing is logged under the lock.
+//! The logger here makes every log call do what may deadlock a library that
+//! logs while holding a lock of its own: it writes into a full pipeloop
+//! pipe registered with the very `Poll` being logged about (each write hits
+//! `WouldBlock` and re-arms, taking the pipe end's list lock), and it makes
+//! and drops a `Waker` on that `Poll` (taking the table's lock on poll(2)).
+//! pipeloop once logged under its table lock, and once under a pipe end's
+//! list lock; either would deadlock here.
 //!
-//! The logger can also hold a thread inside one log call (a *gate*), which
-//! opens the moment between a registration change and its trace to other
-//! threads.
+//! A *hook* runs an action in the thread whose log line contains a needle,
+//! once: to hold that thread inside one log call, or to act from inside it.
 
 use std::io::Read;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::mpsc;
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use std::time::Duration;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use pipeloop::pipe::Sender;
-use pipeloop::{Backend, Events, Interest, Poll, SourceFd, Token};
+use pipeloop::pipe::{Receiver, Sender};
+use pipeloop::{Backend, Events, Interest, Poll, Registry, SourceFd, Token, Waker};
 
 struct PipeLogger {
     lines: Mutex<Vec<String>>,
     sink: OnceLock<Sender>,
-    gate: Mutex<Option<Gate>>,
+    /// The registry of the `Poll` being logged about, to make wakers on.
+    registry: OnceLock<Registry>,
+    hook: Mutex<Option<Hook>>,
 }
 
-/// Holds the thread whose log line contains `needle`, once: it says so
-/// through `entered`, then waits for `release`.
-struct Gate {
+/// An action run once, inside the log call of the line containing `needle`.
+struct Hook {
     needle: String,
-    entered: mpsc::Sender<()>,
-    release: mpsc::Receiver<()>,
+    action: Box<dyn FnOnce() + Send>,
 }
 
-impl Gate {
-    /// Arms a gate; returns the ends the test keeps: "a thread is held",
-    /// and "let it go".
-    fn arm(needle: String) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
-        let (entered, held) = mpsc::channel();
-        let (go, release) = mpsc::channel();
-        let gate = Gate {
+impl Hook {
+    fn arm(needle: String, action: impl FnOnce() + Send + 'static) {
+        let hook = Hook {
             needle,
-            entered,
-            release,
+            action: Box::new(action),
         };
-        *LOGGER.gate.lock().unwrap() = Some(gate);
+        *LOGGER.hook.lock().unwrap() = Some(hook);
+    }
+
+    /// Holds the thread that logs `needle` until the test lets it go;
+    /// returns the ends the test keeps: "a thread is held", "let it go".
+    fn gate(needle: String) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered, held) = mpsc::channel();
+        let (go, release) = mpsc::channel::<()>();
+        Hook::arm(needle, move || {
+            entered.send(()).unwrap();
+            let _ = release.recv_timeout(Duration::from_secs(30));
+        });
         (held, go)
     }
 
-    /// Called for every line: holds the thread if the line matches.
+    /// Called for every line: runs the action if the line matches.
     fn pass(line: &str) {
-        let mut slot = LOGGER.gate.lock().unwrap();
-        if !slot.as_ref().is_some_and(|g| line.contains(&g.needle)) {
+        let mut slot = LOGGER.hook.lock().unwrap();
+        if !slot.as_ref().is_some_and(|h| line.contains(&h.needle)) {
             return;
         }
-        let gate = slot.take().unwrap();
+        let hook = slot.take().unwrap();
         drop(slot);
-        gate.entered.send(()).unwrap();
-        let _ = gate.release.recv_timeout(Duration::from_secs(30));
+        (hook.action)();
     }
 }
 
@@ -71,6 +78,17 @@ fn install_logger() {
     });
 }
 
+/// One test at a time: the logger and its hook are global, and one test
+/// puts a pipe on a chosen fd number.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Some log call is doing the writes and the waker (which log too): the
+/// nested calls skip them, and so, rarely, does a concurrent one.
+static ACTING: AtomicBool = AtomicBool::new(false);
+
 impl Log for PipeLogger {
     fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
@@ -78,11 +96,17 @@ impl Log for PipeLogger {
 
     fn log(&self, record: &Record<'_>) {
         let line = format!("{} {}", record.level(), record.args());
-        if let Some(sink) = self.sink.get() {
-            // Usually WouldBlock: the pipe is kept full on purpose.
-            let _ = (&*sink).write(line.as_bytes());
+        if !ACTING.swap(true, SeqCst) {
+            if let Some(sink) = self.sink.get() {
+                // Usually WouldBlock: the pipe is kept full on purpose.
+                let _ = (&*sink).write(line.as_bytes());
+            }
+            if let Some(registry) = self.registry.get() {
+                drop(Waker::new(registry, Token(99)).unwrap());
+            }
+            ACTING.store(false, SeqCst);
         }
-        Gate::pass(&line);
+        Hook::pass(&line);
         self.lines.lock().unwrap().push(line);
     }
 
@@ -92,7 +116,8 @@ impl Log for PipeLogger {
 static LOGGER: PipeLogger = PipeLogger {
     lines: Mutex::new(Vec::new()),
     sink: OnceLock::new(),
-    gate: Mutex::new(None),
+    registry: OnceLock::new(),
+    hook: Mutex::new(None),
 };
 
 fn lines_matching(level: Level, needle: &str) -> usize {
@@ -116,6 +141,8 @@ fn log_into_a_registered_full_pipe(backend: Backend) {
         .unwrap();
     while (&sink).write(&[0u8; 4096]).is_ok() {}
     assert!(LOGGER.sink.set(sink).is_ok(), "one backend uses the sink");
+    let registry = poll.registry().try_clone().unwrap();
+    assert!(LOGGER.registry.set(registry).is_ok(), "set once");
 
     // A SourceFd closed without deregistering: the poll(2) backend forgets
     // it after POLLNVAL, and logs that.
@@ -132,6 +159,7 @@ fn log_into_a_registered_full_pipe(backend: Backend) {
 
 #[test]
 fn logging_reports_changes_and_wakeups_and_never_deadlocks_the_poll() {
+    let _serial = serial();
     install_logger();
 
     // Only the poll(2) backend: the sink can be set once per process.
@@ -153,7 +181,7 @@ fn logging_reports_changes_and_wakeups_and_never_deadlocks_the_poll() {
         "wake-ups are traced"
     );
     assert_eq!(
-        lines_matching(Level::Debug, "closed while registered"),
+        lines_matching(Level::Debug, "closed while registered (POLLNVAL)"),
         1,
         "the forgotten fd is logged once"
     );
@@ -169,13 +197,17 @@ fn logging_reports_changes_and_wakeups_and_never_deadlocks_the_poll() {
 }
 
 /// Regression: on poll(2), `register` put the entry in the table before the
-/// receiver's handles knew they had a registration to re-arm. A short read
-/// through a clone in that gap (here: while the registering thread is held
-/// in the trace of its `register`) skipped the re-arm, and the edge was
-/// lost for good. Now the table and the handles' list change together, and
-/// the trace comes after both.
+/// receiver's handles knew they had a registration to re-arm, and traced
+/// the change in between. A short read through a clone in that gap (here:
+/// while the registering thread is held in that trace) skipped the re-arm,
+/// and the edge was lost for good. Now the table and the handles' list
+/// change together under the list's lock, with the re-arm flag published
+/// first, and the trace comes after both, so this sequence can no longer
+/// reach the gap (nothing in it waits); the test keeps the behaviour: a
+/// clone's short read while `register` finishes on another thread re-arms.
 #[test]
 fn a_short_read_through_a_clone_while_register_finishes_rearms() {
+    let _serial = serial();
     install_logger();
     let mut poll = Poll::with_backend(Backend::Poll).unwrap();
     let (mut sender, mut receiver) = pipeloop::pipe::new().unwrap();
@@ -183,7 +215,7 @@ fn a_short_read_through_a_clone_while_register_finishes_rearms() {
     sender.write_all(b"first").unwrap();
 
     let needle = format!("register fd {} as Token(5)", receiver.as_raw_fd());
-    let (held, go) = Gate::arm(needle);
+    let (held, go) = Hook::gate(needle);
     let registry = poll.registry().try_clone().unwrap();
     let registering = std::thread::spawn(move || {
         registry
@@ -215,4 +247,62 @@ fn a_short_read_through_a_clone_while_register_finishes_rearms() {
         .unwrap();
     let got: Vec<_> = events.iter().map(|e| e.token()).collect();
     assert_eq!(got, [Token(5)], "the write after the short read was lost");
+}
+
+/// Regression: registering over a stale entry (an fd closed while
+/// registered, its number now another file's) logged that from inside the
+/// backend, while the registering end's list lock was held. A logger that
+/// reads through a clone of that very end (`WouldBlock`: a re-arm, which
+/// takes the list lock) deadlocked. The message is logged after the locks
+/// are released now.
+#[test]
+fn logging_a_replaced_stale_entry_happens_outside_the_ends_lock() {
+    let _serial = serial();
+    install_logger();
+    let poll = Poll::with_backend(Backend::Poll).unwrap();
+    let (stale, _stale_writer) = std::io::pipe().unwrap();
+    let number = stale.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&number), Token(1), Interest::READABLE.level())
+        .unwrap();
+    drop(stale);
+    let (_sender, mut receiver) = pipe_end_at(number);
+    let clone = receiver.try_clone().unwrap();
+    Hook::arm("names another file".to_owned(), move || {
+        let _ = (&clone).read(&mut [0u8; 8]); // WouldBlock: re-arms
+    });
+
+    let registry = poll.registry().try_clone().unwrap();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = registry.register(&mut receiver, Token(2), Interest::READABLE);
+        let _ = done.send(result.map(|()| receiver));
+    });
+    let registered = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("register returned (no deadlock)");
+    assert!(registered.is_ok(), "{registered:?}");
+    assert!(lines_matching(Level::Debug, "names another file") >= 1);
+}
+
+/// A new pipe whose read end has the fd number `number` (free, as the
+/// caller just closed it; `serial` keeps other tests from taking it).
+fn pipe_end_at(number: std::os::fd::RawFd) -> (Sender, Receiver) {
+    let (sender, receiver) = pipeloop::pipe::new().unwrap();
+    if receiver.as_raw_fd() == number {
+        return (sender, receiver);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC makes the lowest free fd from `number` up,
+    // which is `number` (just closed, and kept free by `serial`); the new
+    // fd is owned by the OwnedFd at once.
+    let fd = unsafe { libc::fcntl(receiver.as_raw_fd(), libc::F_DUPFD_CLOEXEC, number) };
+    assert_eq!(
+        fd,
+        number,
+        "F_DUPFD_CLOEXEC: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `fd` was just made and nothing else owns it.
+    let moved = Receiver::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    (sender, moved)
 }

@@ -408,6 +408,32 @@ fn events_of_capacity_one_still_deliver_wakers_and_fds() {
     });
 }
 
+/// Regression (poll(2)): wakers were always delivered first, from the
+/// first one, so with a small `Events` a waker woken before every poll
+/// starved every fd and every later waker. Here one is woken before each of
+/// a few polls into a one-event buffer: the ready fd and the other waker
+/// must get through too.
+#[test]
+fn a_waker_woken_before_every_poll_starves_neither_fds_nor_other_wakers() {
+    for_each_backend(|poll| {
+        let (mut sender, _receiver) = util::registered_pipe(poll, 1, Interest::READABLE.level());
+        let busy = Waker::new(poll.registry(), Token(WAKE)).unwrap();
+        let other = Waker::new(poll.registry(), Token(WAKE2)).unwrap();
+        sender.write_all(b"ready").unwrap();
+        other.wake().unwrap();
+
+        let mut events = Events::with_capacity(1);
+        let mut seen = HashSet::new();
+        for _ in 0..6 {
+            busy.wake().unwrap();
+            poll.poll(&mut events, Some(PATIENCE)).unwrap();
+            seen.extend(tokens(&events));
+        }
+        assert!(seen.contains(&1), "the fd starved: {seen:?}");
+        assert!(seen.contains(&WAKE2), "the other waker starved: {seen:?}");
+    });
+}
+
 #[test]
 fn zero_timeout_returns_ready_events() {
     for_each_backend(|poll| {
@@ -550,7 +576,7 @@ fn poll_while_reregistering(
         }));
     }
     let (tick, ticks) = mpsc::channel();
-    thread::spawn(move || {
+    let poller = thread::spawn(move || {
         let mut events = Events::with_capacity(8);
         let started = Instant::now();
         while started.elapsed() < run {
@@ -577,8 +603,14 @@ fn poll_while_reregistering(
         }
     }
     stop.store(true, Relaxed);
+    // A poll that failed or panicked ends the ticks early too: say so.
+    poller.join().expect("the polling thread panicked");
     for handle in handles {
         handle.join().unwrap();
     }
+    assert!(
+        !took.is_empty(),
+        "[{backend}, {changers} changers] no poll returned"
+    );
     took
 }

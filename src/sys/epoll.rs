@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{PipeWaker, cvt, owned};
+use super::{PipeWaker, cvt, fork, owned};
 use crate::{Interest, Token};
 
 #[derive(Debug)]
@@ -33,6 +33,7 @@ impl Selector {
     pub(crate) fn new() -> io::Result<Selector> {
         // SAFETY: epoll_create1 takes only flags.
         let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        fork::count_forks();
         Ok(Selector {
             ep: Arc::new(owned(ep)),
             raw: ep,
@@ -71,6 +72,7 @@ impl Selector {
         super::Registration::epoll(Registration {
             ep: Arc::downgrade(&self.ep),
             fd,
+            made_in: fork::generation(),
         })
     }
 
@@ -117,11 +119,16 @@ fn ctl(
 
 /// A pipeloop source's registration: deleted before the source's fd
 /// closes, because epoll would keep it for as long as any other fd (a
-/// clone, a `dup`, a forked child's copy) keeps the open file alive.
+/// clone, a `dup`, a forked child's copy) keeps the open file alive. Only
+/// by the process that made it: a forked child shares the epoll instance,
+/// and its copy of the source going away must not end the parent's
+/// registration (see `fork.rs`).
 #[derive(Debug)]
 pub(crate) struct Registration {
     ep: Weak<OwnedFd>,
     fd: RawFd,
+    /// `fork::generation()` when it was made.
+    made_in: u64,
 }
 
 impl Registration {
@@ -136,6 +143,9 @@ impl Registration {
     /// Deletes the registration, if the epoll fd is still open. `ENOENT`
     /// (deregistered some other way meanwhile) is what was wanted anyway.
     pub(crate) fn release(self) {
+        if self.made_in != fork::generation() {
+            return; // a forked child's copy: the registration is the parent's
+        }
         if let Some(ep) = self.ep.upgrade() {
             let _ = ctl(&ep, libc::EPOLL_CTL_DEL, self.fd, None);
         }

@@ -326,12 +326,9 @@ impl Selector {
         };
         table.fds.set(fd, slot);
         drop(table);
-        if stale {
-            log::debug!(
-                "kqueue: fd {fd} was closed while registered and now names another file; replaced"
-            );
-        }
-        Ok(self.inner.registration(fd, slot.id))
+        let mut reg = self.inner.registration(fd, slot.id);
+        reg.replaced_stale = stale;
+        Ok(reg)
     }
 
     pub(crate) fn reregister(
@@ -439,10 +436,14 @@ impl Registration {
 /// Wakes a blocked `kevent`: an `EVFILT_USER` event of its own, triggered
 /// with `NOTE_TRIGGER` and cleared on delivery (`EV_CLEAR`), so a wake is
 /// one syscall and nothing is drained.
+///
+/// It refers to the kqueue weakly, as registrations do: it never keeps a
+/// dropped `Poll`'s kqueue fd open, and a wake after the `Poll` is gone does
+/// nothing.
 #[cfg(pipeloop_evfilt_user)]
 #[derive(Debug)]
 pub(crate) struct Waker {
-    inner: Arc<Inner>,
+    inner: Weak<Inner>,
     ident: usize,
 }
 
@@ -458,16 +459,22 @@ impl Waker {
             flags: OS.ev_add | OS.ev_clear | OS.ev_receipt,
         };
         inner.apply(ident, token, &[add])?;
-        Ok(Waker { inner, ident })
+        Ok(Waker {
+            inner: Arc::downgrade(&inner),
+            ident,
+        })
     }
 
     pub(crate) fn wake(&self) -> io::Result<()> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Ok(());
+        };
         #[allow(clippy::unnecessary_cast)] // u32 on most systems, not all
         let trigger = kev(self.ident, OS.evfilt_user, 0, libc::NOTE_TRIGGER as u32, 0);
         // SAFETY: no events are collected (`out_len` 0).
         unsafe {
             kevent_call(
-                self.inner.kq.as_raw_fd(),
+                inner.kq.as_raw_fd(),
                 &[trigger],
                 std::ptr::null_mut(),
                 0,
@@ -485,7 +492,9 @@ impl Drop for Waker {
             filter: OS.evfilt_user,
             flags: OS.ev_delete | OS.ev_receipt,
         };
-        let _ = self.inner.apply(self.ident, Token(0), &[delete]);
+        if let Some(inner) = self.inner.upgrade() {
+            let _ = inner.apply(self.ident, Token(0), &[delete]);
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) mod poll;
 pub(crate) mod event;
 pub(crate) mod fd;
 mod fd_map;
+#[cfg(pipeloop_epoll)]
+mod fork;
 #[cfg(any(pipeloop_kqueue, test))]
 pub(crate) mod kevent;
 mod registration;

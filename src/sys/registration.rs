@@ -35,7 +35,13 @@ use crate::{Interest, Token};
 /// a `SourceFd`, whose owner manages it).
 #[derive(Debug, Default)]
 #[must_use = "dropping a Registration deregisters the fd; call detach() to keep it"]
-pub(crate) struct Registration(Option<Tracked>);
+pub(crate) struct Registration {
+    tracked: Option<Tracked>,
+    /// Registering it first dropped a stale entry for the same fd number (a
+    /// fd closed while registered, its number reused for another file), for
+    /// the caller to log once its locks are released.
+    pub(crate) replaced_stale: bool,
+}
 
 #[derive(Debug)]
 enum Tracked {
@@ -61,53 +67,62 @@ macro_rules! each {
 }
 
 impl Registration {
+    fn new(tracked: Tracked) -> Registration {
+        Registration {
+            tracked: Some(tracked),
+            replaced_stale: false,
+        }
+    }
+
     #[cfg(pipeloop_epoll)]
     pub(super) fn epoll(reg: epoll::Registration) -> Registration {
-        Registration(Some(Tracked::Epoll(reg)))
+        Registration::new(Tracked::Epoll(reg))
     }
 
     #[cfg(pipeloop_kqueue)]
     pub(super) fn kqueue(reg: kqueue::Registration) -> Registration {
-        Registration(Some(Tracked::Kqueue(reg)))
+        Registration::new(Tracked::Kqueue(reg))
     }
 
     pub(super) fn poll(reg: poll::Registration) -> Registration {
-        Registration(Some(Tracked::Poll(reg)))
+        Registration::new(Tracked::Poll(reg))
     }
 
     /// Whether short transfers must be reported: only poll(2) emulates
     /// edges, and only edge-triggered registrations need to hear of them.
     fn needs_rearm(&self) -> bool {
-        matches!(&self.0, Some(Tracked::Poll(reg)) if reg.needs_rearm())
+        matches!(&self.tracked, Some(Tracked::Poll(reg)) if reg.needs_rearm())
     }
 
-    /// Stops tracking the registration, leaving it in the backend.
-    pub(crate) fn detach(mut self) {
-        self.0 = None;
+    /// Stops tracking the registration, leaving it in the backend; says
+    /// whether registering it replaced a stale entry.
+    pub(crate) fn detach(mut self) -> bool {
+        self.tracked = None;
+        self.replaced_stale
     }
 
     fn rearm(&self, interest: Interest) {
-        if let Some(Tracked::Poll(reg)) = &self.0 {
+        if let Some(Tracked::Poll(reg)) = &self.tracked {
             reg.rearm(interest);
         }
     }
 
     /// Whether both name the same fd in the same backend.
     fn same_entry(&self, other: &Registration) -> bool {
-        self.0.is_some() && self.fd() == other.fd() && self.backend() == other.backend()
+        self.tracked.is_some() && self.fd() == other.fd() && self.backend() == other.backend()
     }
 
     fn belongs_to(&self, selector: &Selector) -> bool {
-        self.0.is_some() && self.backend() == selector.id()
+        self.tracked.is_some() && self.backend() == selector.id()
     }
 
     fn fd(&self) -> Option<RawFd> {
-        self.0.as_ref().map(|t| each!(t, reg => reg.fd()))
+        self.tracked.as_ref().map(|t| each!(t, reg => reg.fd()))
     }
 
     /// The address of the backend's shared state: tells backends apart.
     fn backend(&self) -> usize {
-        self.0
+        self.tracked
             .as_ref()
             .map_or(0, |t| each!(t, reg => reg.backend()))
     }
@@ -115,7 +130,7 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(tracked) = self.0.take() {
+        if let Some(tracked) = self.tracked.take() {
             each!(tracked, reg => reg.release());
         }
     }
@@ -195,13 +210,13 @@ impl Registrations {
     }
 
     /// Registers this handle's fd with `selector` and keeps the
-    /// registration.
+    /// registration; says whether a stale entry was replaced.
     pub(crate) fn register(
         &self,
         selector: &Selector,
         token: Token,
         interest: Interest,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         self.change(selector, interest, |s| s.register(self.fd, token, interest))
     }
 
@@ -212,7 +227,7 @@ impl Registrations {
         selector: &Selector,
         token: Token,
         interest: Interest,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         self.change(selector, interest, |s| {
             s.reregister(self.fd, token, interest)
         })
@@ -223,7 +238,7 @@ impl Registrations {
         selector: &Selector,
         interest: Interest,
         change: impl FnOnce(&Selector) -> io::Result<Registration>,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let shared = self.shared();
         let mut list = shared.lock();
         if selector.emulates_edges() && interest.is_edge() {
@@ -233,13 +248,14 @@ impl Registrations {
         }
         match change(selector) {
             Ok(reg) => {
+                let replaced_stale = reg.replaced_stale;
                 match list.iter_mut().find(|r| r.same_entry(&reg)) {
-                    Some(old) => std::mem::replace(old, reg).detach(),
+                    Some(old) => _ = std::mem::replace(old, reg).detach(),
                     None => list.push(reg),
                 }
                 // Clears the flag if this was the last edge registration.
                 shared.update_rearm(&list);
-                Ok(())
+                Ok(replaced_stale)
             }
             Err(e) => {
                 shared.update_rearm(&list);
@@ -250,18 +266,18 @@ impl Registrations {
 
     /// Deregisters this handle's fd from `selector` and forgets the
     /// registration.
-    pub(crate) fn deregister(&self, selector: &Selector) -> io::Result<()> {
+    pub(crate) fn deregister(&self, selector: &Selector) -> io::Result<bool> {
         let Some(shared) = self.shared.get() else {
-            return selector.deregister(self.fd);
+            return selector.deregister(self.fd).map(|()| false);
         };
         let mut list = shared.lock();
         selector.deregister(self.fd)?;
         let ours = |r: &Registration| r.fd() == Some(self.fd) && r.belongs_to(selector);
         if let Some(i) = list.iter().position(ours) {
-            list.swap_remove(i).detach();
+            _ = list.swap_remove(i).detach();
         }
         shared.update_rearm(&list);
-        Ok(())
+        Ok(false)
     }
 
     /// Ends this handle's registrations (its fd is about to close), after
@@ -273,7 +289,9 @@ impl Registrations {
     /// Stops tracking this handle's registrations but leaves them in their
     /// backends (the fd is handed out as a raw fd).
     pub(crate) fn detach_own(&self) {
-        self.take_own().into_iter().for_each(Registration::detach);
+        for reg in self.take_own() {
+            _ = reg.detach();
+        }
     }
 
     fn take_own(&self) -> Vec<Registration> {

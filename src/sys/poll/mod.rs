@@ -16,11 +16,13 @@
 //!   source re-arms it after `WouldBlock` or a short transfer, or is
 //!   reregistered. A hang-up or error is reported once, then the fd leaves
 //!   the array until it is reregistered. Oneshot disarms everything.
-//! - **Wakers and re-arms** take no lock: a wake sets the waker's flag, a
-//!   re-arm sets bits in the entry's cell, and either one writes to the
-//!   internal pipe only if the poller is (or is about to be) asleep in
-//!   poll(2). The poller looks at them before every wait. So a wake or a
-//!   re-arm on the polling thread itself costs no syscall and no lock.
+//! - **Wakers and re-arms** do not take the table's lock: a wake sets the
+//!   waker's flag, a re-arm sets bits in the entry's cell, and either one
+//!   writes to the internal pipe only if the poller is (or is about to be)
+//!   asleep in poll(2). The poller looks at them before every wait. So a
+//!   wake or a re-arm on the polling thread itself costs no syscall and
+//!   never waits for the poller. (A pipe end's re-arm takes its own list
+//!   lock, shared only with its clones, to find its registrations.)
 //!
 //! Costs: a wait is O(n) in registered fds, as poll(2) itself is. Finding an
 //! fd for a change is one lookup in a table indexed by fd, removal is
@@ -87,12 +89,6 @@ fn ring(shared: &Weak<Shared>) {
     }
 }
 
-fn log_stale(fd: RawFd) {
-    log::debug!(
-        "poll(2): fd {fd} was closed while registered and now names another file; replaced"
-    );
-}
-
 impl Selector {
     pub(crate) fn new() -> io::Result<Selector> {
         let notifier = Notifier::new()?;
@@ -121,10 +117,9 @@ impl Selector {
             .shared
             .handoff
             .change(|s| s.insert(fd, token, interest, file))?;
-        if stale {
-            log_stale(fd);
-        }
-        Ok(self.registration(fd, id, rearm, interest))
+        let mut reg = self.registration(fd, id, rearm, interest);
+        reg.replaced_stale = stale;
+        Ok(reg)
     }
 
     pub(crate) fn reregister(
@@ -237,11 +232,19 @@ impl Selector {
         }
         // A load first: the swap's locked instruction only when woken.
         let woken = bell.woken.load(SeqCst) && bell.woken.swap(false, SeqCst);
-        if woken && state.deliver_wakers(events) {
-            // Some did not fit: the next poll must not block.
-            bell.woken.store(true, SeqCst);
+        let deliver_wakers = |state: &mut State, events: &mut Vec<RawEvent>| {
+            if woken && state.deliver_wakers(events) {
+                // Some did not fit: the next poll must not block.
+                bell.woken.store(true, SeqCst);
+            }
+        };
+        if state.wakers_first() {
+            deliver_wakers(&mut state, events);
+            state.deliver_fds(left, events);
+        } else {
+            state.deliver_fds(left, events);
+            deliver_wakers(&mut state, events);
         }
-        state.deliver_fds(left, events);
         let forgotten = std::mem::take(&mut state.forgotten);
         drop(state);
         if forgotten > 0 {
@@ -298,7 +301,8 @@ impl Registration {
     }
 
     /// Asks the poller to re-arm `interest`'s directions before its next
-    /// wait, waking it if it is asleep. No lock: a few atomics.
+    /// wait, waking it if it is asleep. No lock: a few atomics (and, only
+    /// when the poller sleeps, a write to the notifier).
     pub(crate) fn rearm(&self, interest: Interest) {
         let bits = all_events(interest) as u16;
         if self.rearm.load(SeqCst) & bits == bits {

@@ -27,12 +27,16 @@ pub(super) struct State {
     entries: Vec<Entry>,
     /// Position of each registered fd in `pollfds` and `entries`, indexed
     /// by fd number: fds are small, dense integers, so a direct table beats
-    /// hashing (this lookup is on the path of every edge re-arm).
+    /// hashing.
     index: FdMap<u32>,
     pub(super) wakers: Vec<Arc<WakerSlot>>,
     /// Where the next delivery starts, so that a small `Events` does not
     /// starve the fds near the end of the array.
     cursor: usize,
+    /// The same for `wakers`.
+    waker_cursor: usize,
+    /// Whether the last delivery put wakers before fds.
+    wakers_go_first: bool,
     next_id: u64,
     /// Entries dropped after POLLNVAL by the last wait, to be logged once the
     /// lock is released: nothing that could call back into pipeloop (a
@@ -191,6 +195,8 @@ impl State {
             index: FdMap::default(),
             wakers: Vec::new(),
             cursor: 1,
+            waker_cursor: 0,
+            wakers_go_first: false,
             next_id: 0,
             forgotten: 0,
         })
@@ -314,17 +320,35 @@ impl State {
         }
     }
 
-    /// Reports flagged wakers; returns whether some did not fit.
-    pub(super) fn deliver_wakers(&self, events: &mut Vec<RawEvent>) -> bool {
-        for slot in &self.wakers {
+    /// Reports flagged wakers, starting where the last full buffer
+    /// stopped; returns whether some did not fit.
+    pub(super) fn deliver_wakers(&mut self, events: &mut Vec<RawEvent>) -> bool {
+        let n = self.wakers.len();
+        let start = if self.waker_cursor < n {
+            self.waker_cursor
+        } else {
+            0
+        };
+        for k in 0..n {
+            let i = (start + k) % n;
             if events.len() == events.capacity() {
+                self.waker_cursor = i;
                 return self.wakers.iter().any(|w| w.pending.load(SeqCst));
             }
+            let slot = &self.wakers[i];
             if slot.pending.swap(false, SeqCst) {
                 events.push(event::new(slot.token, flags::IN));
             }
         }
         false
+    }
+
+    /// Whether wakers go before fds in this delivery: the order alternates,
+    /// so that with a small `Events` neither kind can starve the other (a
+    /// waker woken before every poll, or a busy fd).
+    pub(super) fn wakers_first(&mut self) -> bool {
+        self.wakers_go_first = !self.wakers_go_first;
+        self.wakers_go_first
     }
 
     /// Walks the array from the cursor and reports up to `ready` fds.
