@@ -324,13 +324,12 @@ impl State {
     /// stopped; returns whether some did not fit.
     pub(super) fn deliver_wakers(&mut self, events: &mut Vec<RawEvent>) -> bool {
         let n = self.wakers.len();
-        let start = if self.waker_cursor < n {
+        let mut i = if self.waker_cursor < n {
             self.waker_cursor
         } else {
             0
         };
-        for k in 0..n {
-            let i = (start + k) % n;
+        for _ in 0..n {
             if events.len() == events.capacity() {
                 self.waker_cursor = i;
                 return self.wakers.iter().any(|w| w.pending.load(SeqCst));
@@ -339,6 +338,7 @@ impl State {
             if slot.pending.swap(false, SeqCst) {
                 events.push(event::new(slot.token, flags::IN));
             }
+            i = if i + 1 == n { 0 } else { i + 1 };
         }
         false
     }
