@@ -71,7 +71,7 @@ struct EndState {
     flags: Vec<(&'static str, bool)>,
 }
 
-/// The pipe.rs events table. `room` is the kernel's word (see
+/// The pipe/mod.rs events table. `room` is the kernel's word (see
 /// `runner::kernel_room`); every other field follows from the model.
 fn end_state(side: Side, pipe: &PipeModel, room: Option<bool>) -> EndState {
     match side {
@@ -104,7 +104,7 @@ fn end_state(side: Side, pipe: &PipeModel, room: Option<bool>) -> EndState {
 }
 
 impl Reg {
-    /// interest.rs, "Trigger modes", and pipe.rs, "Edge mode".
+    /// interest.rs, "Trigger modes", and pipe/mod.rs, "Edge mode".
     fn verdict(&self, end: &EndState, activity: u64) -> Verdict {
         use Verdict::{Allowed, Forbidden, Required};
         if !end.ready {
@@ -115,7 +115,7 @@ impl Reg {
             Mode::Oneshot if self.armed => Required("oneshot, armed and ready"),
             Mode::Oneshot => Forbidden("oneshot, already reported and not reregistered since"),
             Mode::Edge if self.closed_reported => Forbidden(
-                "edge, and the event that said closed was the last one (pipe.rs, event.rs)",
+                "edge, and the event that said closed was the last one (pipe/mod.rs, event.rs)",
             ),
             Mode::Edge if self.armed => {
                 Required("edge, armed (not reported since used up or registered) and ready")

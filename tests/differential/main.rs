@@ -5,7 +5,7 @@
 //! every backend this host has. Every poll is checked against a small model
 //! of the *documented* contract, not of what the code happens to do:
 //!
-//! - `src/pipe.rs`, "Events": the flags of each end; "Edge mode and the
+//! - `src/pipe/mod.rs`, "Events": the flags of each end; "Edge mode and the
 //!   short-read guarantee": when an edge registration is re-armed, and that
 //!   the event saying closed is the last one; "Lifetimes": dropping a
 //!   registered end ends its registration, even while a clone keeps the

@@ -31,7 +31,7 @@ pub struct PipeModel {
     /// Bytes in the pipe, from what reads and writes returned.
     pub buffered: usize,
     /// The last write was short or `WouldBlock` and nothing was read since,
-    /// so the pipe is full (pipe.rs: "A short write likewise proves the pipe
+    /// so the pipe is full (pipe/mod.rs: "A short write likewise proves the pipe
     /// was full").
     pub known_full: bool,
     pub readers: usize,
@@ -61,7 +61,7 @@ pub struct Reg {
     /// `WouldBlock`, a short read, a short write), through any clone of the
     /// end.
     pub armed: bool,
-    /// Edge: an event that said closed was reported, and pipe.rs says that
+    /// Edge: an event that said closed was reported, and pipe/mod.rs says that
     /// one is the last ("nothing more is reported"), until a reregister.
     pub closed_reported: bool,
     /// The pipe's `activity` at the last report or (re)registration.
@@ -184,7 +184,7 @@ impl Model {
     }
 
     /// Re-arms the edge registrations of every handle on `side` of `p`:
-    /// pipe.rs, "Clones made with try_clone share the registration: reading
+    /// pipe/mod.rs, "Clones made with try_clone share the registration: reading
     /// or writing through any of them re-arms it."
     fn rearm(&mut self, p: P, side: Side) {
         for (h, reg) in self.regs.iter_mut() {
@@ -198,7 +198,7 @@ impl Model {
 
 /// Reads, writes, drops and wakers.
 impl Model {
-    /// pipe.rs: with every reader gone "writes fail with BrokenPipe";
+    /// pipe/mod.rs: with every reader gone "writes fail with BrokenPipe";
     /// otherwise a non-blocking write takes 1..=len bytes or, only when the
     /// pipe holds something, fails with `WouldBlock`. A short write or a
     /// `WouldBlock` uses the direction up.
@@ -234,7 +234,7 @@ impl Model {
         Ok(())
     }
 
-    /// pipe.rs: reads return the bytes buffered, then 0 once every writer is
+    /// pipe/mod.rs: reads return the bytes buffered, then 0 once every writer is
     /// gone; an empty pipe with a writer is `WouldBlock`. A `WouldBlock` or a
     /// read shorter than asked (but not 0) uses the direction up.
     pub fn read(&mut self, h: H, len: usize, result: &io::Result<usize>) -> Result<(), Failure> {
@@ -272,7 +272,7 @@ impl Model {
     }
 
     /// The pipe loses a reader or writer, and the handle's registration
-    /// ends (pipe.rs, "Lifetimes": dropping a registered end ends its
+    /// ends (pipe/mod.rs, "Lifetimes": dropping a registered end ends its
     /// registrations on every backend, even while a clone keeps the pipe
     /// open). So its token must not be reported again, and a later handle
     /// that gets its fd number registers afresh.

@@ -221,7 +221,7 @@ impl Runner {
 /// depending on their size, so a pipe holding far less than 65,536 bytes
 /// may be full, and a read frees room only when it empties a page. A
 /// `poll(2)` of the write end with a zero timeout says whether a write
-/// would take something now; the pipe.rs table ("writable unless the pipe
+/// would take something now; the pipe/mod.rs table ("writable unless the pipe
 /// is full") is about exactly that. `Model::check_room` holds it to what is
 /// certain.
 fn kernel_room(sender: &Sender) -> bool {
