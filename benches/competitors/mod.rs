@@ -155,52 +155,26 @@ impl PipeLib {
         rounds: u64,
     ) -> io::Result<Duration> {
         use pipeloop::{Backend, Interest};
-        let pipeloop = |backend, interest| {
-            let mut s = with_pipeloop::Pipes::new(backend, interest, n, timeout)?;
-            drive(&mut s, n, active, warmup, rounds)
-        };
+        // A macro, not a closure: `drive` is generic over the state, so the
+        // timed loop stays monomorphic for every library.
+        macro_rules! run {
+            ($state:expr) => {
+                drive(&mut $state?, n, active, warmup, rounds)
+            };
+        }
         let edge = Interest::READABLE;
         let level = Interest::READABLE.level();
+        let pipeloop = |backend, interest| with_pipeloop::Pipes::new(backend, interest, n, timeout);
         match self {
-            PipeLib::PipeloopEpollEdge => pipeloop(Backend::Epoll, edge),
-            PipeLib::PipeloopEpollLevel => pipeloop(Backend::Epoll, level),
-            PipeLib::PipeloopPollEdge => pipeloop(Backend::Poll, edge),
-            PipeLib::PipeloopPollLevel => pipeloop(Backend::Poll, level),
-            PipeLib::Mio => drive(
-                &mut with_mio::Pipes::new(n, timeout)?,
-                n,
-                active,
-                warmup,
-                rounds,
-            ),
-            PipeLib::Polling => drive(
-                &mut with_polling::Pipes::new(n, timeout)?,
-                n,
-                active,
-                warmup,
-                rounds,
-            ),
-            PipeLib::RawEpoll => drive(
-                &mut raw::EpollPipes::new(n, timeout, false)?,
-                n,
-                active,
-                warmup,
-                rounds,
-            ),
-            PipeLib::RawEpollEdge => drive(
-                &mut raw::EpollPipes::new(n, timeout, true)?,
-                n,
-                active,
-                warmup,
-                rounds,
-            ),
-            PipeLib::RawPoll => drive(
-                &mut raw::PollPipes::new(n, timeout)?,
-                n,
-                active,
-                warmup,
-                rounds,
-            ),
+            PipeLib::PipeloopEpollEdge => run!(pipeloop(Backend::Epoll, edge)),
+            PipeLib::PipeloopEpollLevel => run!(pipeloop(Backend::Epoll, level)),
+            PipeLib::PipeloopPollEdge => run!(pipeloop(Backend::Poll, edge)),
+            PipeLib::PipeloopPollLevel => run!(pipeloop(Backend::Poll, level)),
+            PipeLib::Mio => run!(with_mio::Pipes::new(n, timeout)),
+            PipeLib::Polling => run!(with_polling::Pipes::new(n, timeout)),
+            PipeLib::RawEpoll => run!(raw::EpollPipes::new(n, timeout, false)),
+            PipeLib::RawEpollEdge => run!(raw::EpollPipes::new(n, timeout, true)),
+            PipeLib::RawPoll => run!(raw::PollPipes::new(n, timeout)),
         }
     }
 }
