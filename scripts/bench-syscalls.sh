@@ -30,6 +30,9 @@ CG_SHORT=${CG_SHORT:-2000}
 CG_LONG=${CG_LONG:-4000}
 IDLE_N=${IDLE_N:-1000}
 POLL_CFGS="--cfg mio_unsupported_force_poll_poll --cfg polling_test_poll_backend"
+# The rows of the two ping-pong cases, in both sections.
+PINGPONG_LIBS="pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level
+    mio polling raw-epoll raw-epoll-edge raw-poll"
 
 poll_build=0
 timings=0
@@ -116,8 +119,7 @@ syscalls() {
         echo
         echo "| library | syscalls | breakdown |"
         echo "|---|---:|---|"
-        for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
-            mio polling raw-epoll raw-epoll-edge raw-poll; do
+        for lib in $PINGPONG_LIBS; do
             strace_case "$bin" "$case" "$lib"
         done
         echo
@@ -165,8 +167,7 @@ callgrind_section() {
     for case in pingpong pingpong-timeout; do
         echo "| $case (per round trip) | instructions |"
         echo "|---|---:|"
-        for lib in pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level \
-            mio polling raw-epoll raw-epoll-edge raw-poll; do
+        for lib in $PINGPONG_LIBS; do
             cg_row "$bin" "$case" "$lib"
         done
         echo
