@@ -72,7 +72,7 @@ impl Source for SourceFd<'_> {
     ) -> io::Result<()> {
         let fd = *self.0;
         registry.traced("register", fd, Some((token, interests)), |s| {
-            s.register(fd, token, interests).map(|r| r.detach())
+            s.register(fd, token, interests, false).map(|r| r.detach())
         })
     }
 
@@ -84,7 +84,8 @@ impl Source for SourceFd<'_> {
     ) -> io::Result<()> {
         let fd = *self.0;
         registry.traced("reregister", fd, Some((token, interests)), |s| {
-            s.reregister(fd, token, interests).map(|r| r.detach())
+            s.reregister(fd, token, interests, false)
+                .map(|r| r.detach())
         })
     }
 

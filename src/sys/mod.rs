@@ -34,17 +34,15 @@ use crate::{Interest, Token};
 
 #[cfg(pipeloop_epoll)]
 pub(crate) mod epoll;
-#[cfg(pipeloop_kqueue)]
+#[cfg(any(pipeloop_kqueue, test))]
 pub(crate) mod kqueue;
 pub(crate) mod poll;
 
 pub(crate) mod event;
 pub(crate) mod fd;
 mod fd_map;
-#[cfg(pipeloop_epoll)]
+#[cfg(any(pipeloop_epoll, pipeloop_kqueue, test))]
 mod fork;
-#[cfg(any(pipeloop_kqueue, test))]
-pub(crate) mod kevent;
 mod registration;
 pub(crate) mod signal;
 
@@ -146,10 +144,17 @@ impl Selector {
         dispatch!(self, s => s.id())
     }
 
-    /// Whether edge mode is emulated, so that sources must report when they
-    /// used a direction up (only poll(2)).
-    pub(crate) fn emulates_edges(&self) -> bool {
-        matches!(self, Selector::Poll(_))
+    /// Whether edge mode is built from source reports, so that sources must
+    /// say when they used a direction up: poll(2) emulates edges, and kqueue
+    /// re-enables `EV_DISPATCH` filters (see `kqueue/core.rs`).
+    pub(crate) fn rearms_edges(&self) -> bool {
+        match self {
+            #[cfg(pipeloop_epoll)]
+            Selector::Epoll(_) => false,
+            #[cfg(pipeloop_kqueue)]
+            Selector::Kqueue(_) => true,
+            Selector::Poll(_) => true,
+        }
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -162,22 +167,45 @@ impl Selector {
         }
     }
 
+    /// Registers `fd`. `rearms`: the source reports when it used a
+    /// direction up (see `rearms_edges`); pipeloop's own pipe ends do, a
+    /// `SourceFd` does not.
+    #[cfg_attr(not(pipeloop_kqueue), allow(unused_variables))]
     pub(crate) fn register(
         &self,
         fd: RawFd,
         token: Token,
         interest: Interest,
+        rearms: bool,
     ) -> io::Result<Registration> {
-        dispatch!(self, s => s.register(fd, token, interest))
+        match self {
+            #[cfg(pipeloop_epoll)]
+            Selector::Epoll(s) => s.register(fd, token, interest),
+            #[cfg(pipeloop_kqueue)]
+            Selector::Kqueue(s) => s.register(fd, token, interest, rearms),
+            // poll(2) needs the reports from every edge registration; a
+            // `SourceFd` reregisters instead (see its docs).
+            Selector::Poll(s) => s.register(fd, token, interest),
+        }
     }
 
+    #[cfg_attr(not(pipeloop_kqueue), allow(unused_variables))]
     pub(crate) fn reregister(
         &self,
         fd: RawFd,
         token: Token,
         interest: Interest,
+        rearms: bool,
     ) -> io::Result<Registration> {
-        dispatch!(self, s => s.reregister(fd, token, interest))
+        match self {
+            #[cfg(pipeloop_epoll)]
+            Selector::Epoll(s) => s.reregister(fd, token, interest),
+            #[cfg(pipeloop_kqueue)]
+            Selector::Kqueue(s) => s.reregister(fd, token, interest, rearms),
+            // poll(2) needs the reports from every edge registration; a
+            // `SourceFd` reregisters instead (see its docs).
+            Selector::Poll(s) => s.reregister(fd, token, interest),
+        }
     }
 
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {

@@ -88,10 +88,18 @@ impl Registration {
         Registration::new(Tracked::Poll(reg))
     }
 
-    /// Whether short transfers must be reported: only poll(2) emulates
-    /// edges, and only edge-triggered registrations need to hear of them.
+    /// Whether short transfers must be reported: poll(2) emulates edges and
+    /// kqueue re-enables them, and only edge-triggered registrations need to
+    /// hear of them.
     fn needs_rearm(&self) -> bool {
-        matches!(&self.tracked, Some(Tracked::Poll(reg)) if reg.needs_rearm())
+        match &self.tracked {
+            #[cfg(pipeloop_epoll)]
+            Some(Tracked::Epoll(_)) => false,
+            #[cfg(pipeloop_kqueue)]
+            Some(Tracked::Kqueue(reg)) => reg.needs_rearm(),
+            Some(Tracked::Poll(reg)) => reg.needs_rearm(),
+            None => false,
+        }
     }
 
     /// Stops tracking the registration, leaving it in the backend; says
@@ -102,8 +110,11 @@ impl Registration {
     }
 
     fn rearm(&self, interest: Interest) {
-        if let Some(Tracked::Poll(reg)) = &self.tracked {
-            reg.rearm(interest);
+        match &self.tracked {
+            #[cfg(pipeloop_kqueue)]
+            Some(Tracked::Kqueue(reg)) => reg.rearm(interest),
+            Some(Tracked::Poll(reg)) => reg.rearm(interest),
+            _ => {}
         }
     }
 
@@ -217,7 +228,9 @@ impl Registrations {
         token: Token,
         interest: Interest,
     ) -> io::Result<bool> {
-        self.change(selector, interest, |s| s.register(self.fd, token, interest))
+        self.change(selector, interest, |s| {
+            s.register(self.fd, token, interest, true)
+        })
     }
 
     /// Changes this handle's registration with `selector` and keeps the new
@@ -229,7 +242,7 @@ impl Registrations {
         interest: Interest,
     ) -> io::Result<bool> {
         self.change(selector, interest, |s| {
-            s.reregister(self.fd, token, interest)
+            s.reregister(self.fd, token, interest, true)
         })
     }
 
@@ -241,7 +254,7 @@ impl Registrations {
     ) -> io::Result<bool> {
         let shared = self.shared();
         let mut list = shared.lock();
-        if selector.emulates_edges() && interest.is_edge() {
+        if selector.rearms_edges() && interest.is_edge() {
             // Before the entry is visible: a clone that reads short once the
             // poller has reported it must find something to re-arm.
             shared.rearm.store(true, Ordering::SeqCst);

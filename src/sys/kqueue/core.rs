@@ -1,0 +1,639 @@
+//! The kqueue backend's logic, over a [`Kernel`]: the one seam between it
+//! and `kevent(2)`.
+//!
+//! `kqueue/mod.rs` implements `Kernel` with the real system call on macOS
+//! and the BSDs; the unit tests implement it with a scripted kernel
+//! (`fake.rs`) that answers as each OS's sources say it does, so that this
+//! file, which no machine here can run for real, runs on Linux under test.
+//! What each kernel does, with the source lines, is in docs/kqueue.md.
+//!
+//! What the logic adds to the kernel, so that the contract is the same as on
+//! epoll:
+//!
+//! - **A record** of each fd's filters, mode and token, because kqueue
+//!   takes a second `EV_ADD` as an update: it answers `AlreadyExists` and
+//!   `NotFound`. Whether a record is still the fd's (or the fd was closed
+//!   and its number reused) is asked of the kernel, which dropped the
+//!   filters at the close: `fstat` cannot say (`st_ino` is 0 for every pipe
+//!   on NetBSD, OpenBSD and DragonFly, and reused after free on macOS).
+//! - **Edge mode by re-enabling**: pipeloop's own pipe ends register edge as
+//!   `EV_DISPATCH` and report when they used a direction up; the re-enable
+//!   rides in the changelist of the next wait (no extra system call), or
+//!   goes straight to the kernel while a poller sleeps.
+//! - **Write-closed reported here**: when a sender's reader is gone the
+//!   kernels disagree (the filter cannot be added, or reports `EV_EOF` once
+//!   and is deleted, or keeps reporting it), so the backend deletes the
+//!   kernel filter and reports write-closed itself, once or on every poll as
+//!   the mode says.
+//! - **Oneshot covers both directions**: `EV_DISPATCH` disables only the
+//!   filter that fired, so the other one is disabled in the next changelist.
+//! - **A failed change leaves the record "unknown"**, and the next change
+//!   deletes both filters and adds afresh, so record and kernel converge.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use super::kevent::{self, Consts, Kev, READ, WRITE};
+use super::plan::{Answers, Liveness, MAX_STEPS, Plan, Role, liveness, os_error};
+use crate::sys::FdMap;
+use crate::{Interest, Token};
+
+/// The system call, as the backend sees it.
+pub(crate) trait Kernel: Send + Sync + Sized + 'static {
+    /// This OS's constants.
+    const C: Consts;
+    /// The kernel's own `struct kevent`.
+    type Raw: Copy;
+
+    fn to_raw(k: &Kev) -> Self::Raw;
+    fn from_raw(r: &Self::Raw) -> Kev;
+
+    /// `kevent(2)`: applies `changes`, then writes up to `out.len()` entries
+    /// (errors of changes, receipts, events) and returns how many, waiting
+    /// up to `timeout` (`None`: without limit) when there is nothing to
+    /// return. `EINTR` is returned as an error.
+    fn kevent(
+        &self,
+        changes: &[Self::Raw],
+        out: &mut [MaybeUninit<Self::Raw>],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize>;
+
+    /// Whether `fd` is open (`fcntl(F_GETFD)`).
+    fn is_open(&self, fd: RawFd) -> bool;
+}
+
+/// At most this many pending changes ride in one wait's changelist; more
+/// are submitted before it.
+pub(super) const RIDE: usize = 32;
+
+/// The EVFILT_TIMER ident and period of the receipt probe (never fires: it
+/// is added disabled and deleted in the same call).
+const PROBE_IDENT: usize = 0;
+const PROBE_MS: i64 = 60_000;
+
+pub(crate) struct Core<K: Kernel> {
+    pub(super) kernel: K,
+    state: Mutex<State>,
+    /// A poller is in (or on its way into) `kevent`: changes that would
+    /// ride on its next wait must go to the kernel now instead.
+    pub(super) waiting: AtomicBool,
+    /// Records whose events need bookkeeping in `select` (edge mode of a
+    /// pipe end, oneshot pairs): while there are none, `select` takes no
+    /// lock unless a pipe hangs up.
+    pub(super) watched: AtomicUsize,
+    /// Idents for `EVFILT_USER` wakers: a namespace of their own, not fds.
+    next_user_ident: AtomicUsize,
+}
+
+impl<K: Kernel> std::fmt::Debug for Core<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) fds: FdMap<Slot>,
+    next_id: u64,
+    /// Changes for the next wait's changelist: re-enables, sibling disables,
+    /// deletes of write filters whose reader is gone.
+    pub(super) pending: Vec<Kev>,
+    /// fds whose write-closed is due to be reported by this backend.
+    pub(super) synthetic: Vec<RawFd>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Slot {
+    pub(super) token: Token,
+    pub(super) interest: Interest,
+    /// The source reports used-up directions (pipeloop's pipe ends), so
+    /// edge mode holds back what is not news (see `is_filtered`).
+    rearms: bool,
+    /// Tells one registration of an fd number from a later one.
+    id: u64,
+    /// A change failed half-way: which filters the kernel has is not known,
+    /// so the next change deletes both before adding.
+    pub(super) unknown: bool,
+    /// Edge, filtered: end of file was reported, which is the last event.
+    pub(super) read_closed: bool,
+    /// The reader is gone: the kernel has (or soon has) no write filter and
+    /// this backend reports write-closed.
+    pub(super) write_closed: bool,
+    /// Edge, filtered: the directions whose next event is delivered; a
+    /// delivery clears its bit, the source's report of a used-up direction
+    /// sets it again.
+    pub(super) armed: u8,
+    /// Edge, filtered: directions whose events were held back since they
+    /// were last delivered; re-arming one asks the kernel again.
+    pub(super) held: u8,
+}
+
+impl Slot {
+    /// The filters the kernel should have for this record.
+    pub(super) fn kernel_set(&self) -> u8 {
+        let set = kevent::filters_of(self.interest);
+        if self.write_closed { set & !WRITE } else { set }
+    }
+
+    pub(super) fn mode(&self, c: &Consts) -> u32 {
+        kevent::mode_flags(self.interest, c)
+    }
+
+    pub(super) fn is_oneshot_pair(&self) -> bool {
+        self.interest.is_oneshot() && kevent::filters_of(self.interest) == READ | WRITE
+    }
+
+    /// Edge mode of a source that reports used-up directions: `EV_CLEAR`
+    /// reports more than the contract's edges (FreeBSD, xnu, OpenBSD and
+    /// NetBSD 10 wake a reader's own knote on its reads), so each
+    /// direction is delivered once and then held back until the source
+    /// used it up. A hang-up always gets through, as on epoll.
+    pub(super) fn is_filtered(&self) -> bool {
+        self.rearms && self.interest.is_edge()
+    }
+
+    fn is_watched(&self) -> bool {
+        self.is_filtered() || self.is_oneshot_pair()
+    }
+
+    /// A change of one of this record's filters.
+    pub(super) fn change(&self, fd: RawFd, bit: u8, flags: u32, c: &Consts) -> Kev {
+        Kev {
+            ident: fd as usize,
+            filter: kevent::filter(bit, c),
+            flags,
+            udata: self.token.0,
+            ..Kev::default()
+        }
+    }
+}
+
+impl<K: Kernel> Core<K> {
+    /// Takes the kernel's kqueue, after checking that it answers changes
+    /// with receipts.
+    pub(crate) fn new(kernel: K) -> io::Result<Core<K>> {
+        let core = Core {
+            kernel,
+            state: Mutex::new(State::default()),
+            waiting: AtomicBool::new(false),
+            watched: AtomicUsize::new(0),
+            next_user_ident: AtomicUsize::new(0),
+        };
+        core.check_receipts()?;
+        Ok(core)
+    }
+
+    pub(crate) fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Pairing each change with its error by position needs `EV_RECEIPT`
+    /// (old DragonFly and NetBSD before 10 lack it and return errors only),
+    /// so it is tried once: a disabled timer added and deleted in one call
+    /// must come back as two receipts.
+    fn check_receipts(&self) -> io::Result<()> {
+        let c = K::C;
+        let timer = |flags| Kev {
+            ident: PROBE_IDENT,
+            filter: c.evfilt_timer,
+            flags: flags | c.ev_receipt,
+            data: PROBE_MS,
+            ..Kev::default()
+        };
+        let changes = [
+            K::to_raw(&timer(c.ev_add | c.ev_disable)),
+            K::to_raw(&timer(c.ev_delete)),
+        ];
+        let mut out = [MaybeUninit::uninit(); 2];
+        let n = self
+            .kernel
+            .kevent(&changes, &mut out, Some(Duration::ZERO))?;
+        let receipts = out[..n]
+            .iter()
+            // SAFETY: the kernel initialised the first `n` entries.
+            .map(|k| K::from_raw(unsafe { k.assume_init_ref() }))
+            .filter(|k| k.flags & c.ev_error != 0 && k.data == 0)
+            .count();
+        if receipts == 2 {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kqueue does not return receipts (EV_RECEIPT), so a change's error \
+                 cannot be told from another's; use the poll backend",
+            ))
+        }
+    }
+
+    /// Submits a plan's steps for `fd` in one call and returns each one's
+    /// errno (0 when it worked).
+    fn submit(&self, fd: RawFd, token: Token, plan: &Plan) -> io::Result<Answers> {
+        let c = K::C;
+        let zero = K::to_raw(&Kev::default());
+        let mut list = [zero; MAX_STEPS];
+        for (k, step) in list.iter_mut().zip(plan.steps()) {
+            *k = K::to_raw(&Kev {
+                ident: fd as usize,
+                filter: kevent::filter(step.bit, &c),
+                flags: step.flags,
+                udata: token.0,
+                ..Kev::default()
+            });
+        }
+        let errnos = self.receipts(&list[..plan.len])?;
+        Ok(Answers { errnos })
+    }
+
+    /// Submits changes that all ask for receipts, and returns their errnos.
+    fn receipts(&self, list: &[K::Raw]) -> io::Result<[i32; MAX_STEPS]> {
+        let c = K::C;
+        let mut out = [MaybeUninit::uninit(); MAX_STEPS];
+        let n = self
+            .kernel
+            .kevent(list, &mut out[..list.len()], Some(Duration::ZERO))?;
+        let mut errnos = [0; MAX_STEPS];
+        if n != list.len() {
+            return Err(io::Error::other(format!(
+                "kevent returned {n} receipts for {} changes",
+                list.len()
+            )));
+        }
+        for (errno, k) in errnos.iter_mut().zip(&out[..n]) {
+            // SAFETY: the kernel initialised the first `n` entries.
+            let k = K::from_raw(unsafe { k.assume_init_ref() });
+            if k.flags & c.ev_error == 0 {
+                return Err(io::Error::other(
+                    "kevent returned an event instead of a receipt",
+                ));
+            }
+            *errno = k.data as i32;
+        }
+        Ok(errnos)
+    }
+
+    /// Whether the record `slot` is still `fd`'s, asked of the kernel.
+    fn is_live(&self, fd: RawFd, slot: &Slot) -> io::Result<bool> {
+        let mut plan = Plan::default();
+        plan.probe(slot, &K::C);
+        let answers = self.submit(fd, slot.token, &plan)?;
+        Ok(match liveness(&plan, &answers) {
+            Liveness::Live => true,
+            Liveness::Stale | Liveness::Closed => false,
+            Liveness::Unknown => self.kernel.is_open(fd),
+        })
+    }
+
+    /// The error for a change to an fd that has no record.
+    fn not_registered(&self, fd: RawFd) -> io::Error {
+        if self.kernel.is_open(fd) {
+            os_error(libc::ENOENT)
+        } else {
+            os_error(libc::EBADF)
+        }
+    }
+
+    /// Reads the answers to a plan's adds and deletes: `Ok(write_closed)`,
+    /// or the first real error. Two errors are not errors: `ENOENT` from a
+    /// delete (the filter is gone, as asked), and adding `EVFILT_WRITE` to a
+    /// pipe whose reader is gone, which FreeBSD and OpenBSD refuse with
+    /// `EPIPE` and NetBSD with `EBADF` (on an fd that is open): the sender
+    /// is write-closed.
+    fn outcome(&self, fd: RawFd, plan: &Plan, answers: &Answers) -> io::Result<bool> {
+        let mut write_closed = false;
+        for (step, errno) in answers.of(plan) {
+            match (step.role, errno) {
+                (_, 0) | (Role::Probe, _) => {}
+                (Role::Delete | Role::Cleanup, libc::ENOENT) => {}
+                (Role::Add, libc::EPIPE) if step.bit == WRITE => write_closed = true,
+                (Role::Add, libc::EBADF) if step.bit == WRITE && self.kernel.is_open(fd) => {
+                    write_closed = true
+                }
+                _ => return Err(os_error(errno)),
+            }
+        }
+        Ok(write_closed)
+    }
+
+    /// Deletes the filters a plan added, after the plan failed.
+    fn undo_adds(&self, fd: RawFd, plan: &Plan, answers: &Answers) {
+        let mut undo = Plan::default();
+        for (step, errno) in answers.of(plan) {
+            if step.role == Role::Add && errno == 0 {
+                undo.push(step.bit, K::C.ev_delete | K::C.ev_receipt, Role::Cleanup);
+            }
+        }
+        if undo.len > 0 {
+            let _ = self.submit(fd, Token(0), &undo);
+        }
+    }
+
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+        rearms: bool,
+    ) -> io::Result<(Registration<K>, bool)> {
+        let c = K::C;
+        // The lock is held across the kevent calls so that two threads
+        // registering one fd cannot both pass the check below.
+        let mut st = self.lock();
+        let mut stale = false;
+        if let Some(slot) = st.fds.get(fd) {
+            if self.is_live(fd, &slot)? {
+                return Err(os_error(libc::EEXIST));
+            }
+            self.forget(&mut st, fd);
+            stale = true;
+        }
+        let mode = kevent::mode_flags(interest, &c);
+        let mut plan = Plan::default();
+        plan.change(None, Some((kevent::filters_of(interest), mode)), &c);
+        let answers = self.submit(fd, token, &plan)?;
+        let write_closed = match self.outcome(fd, &plan, &answers) {
+            Ok(write_closed) => write_closed,
+            Err(e) => {
+                self.undo_adds(fd, &plan, &answers);
+                return Err(e);
+            }
+        };
+        st.next_id += 1;
+        let slot = Slot {
+            token,
+            interest,
+            rearms,
+            id: st.next_id,
+            unknown: false,
+            read_closed: false,
+            write_closed,
+            armed: 0,
+            held: 0,
+        };
+        self.insert(&mut st, fd, slot);
+        drop(st);
+        Ok((self.registration(fd, &slot), stale))
+    }
+
+    pub(crate) fn reregister(
+        self: &Arc<Self>,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+        rearms: bool,
+    ) -> io::Result<Registration<K>> {
+        let c = K::C;
+        let mut st = self.lock();
+        let Some(old) = st.fds.get(fd) else {
+            return Err(self.not_registered(fd));
+        };
+        let mode = kevent::mode_flags(interest, &c);
+        let mut wanted = kevent::filters_of(interest);
+        if old.write_closed {
+            wanted &= !WRITE;
+        }
+        // Probe first: the changes after it act on whatever file the number
+        // names now, and are undone if the probe says the record is stale.
+        let mut plan = Plan::default();
+        plan.probe(&old, &c);
+        plan.change(Some(&old), Some((wanted, mode)), &c);
+        let answers = self.submit(fd, token, &plan)?;
+        let live = match liveness(&plan, &answers) {
+            Liveness::Live => Ok(()),
+            Liveness::Stale => Err(libc::ENOENT),
+            Liveness::Closed => Err(libc::EBADF),
+            Liveness::Unknown if self.kernel.is_open(fd) => Ok(()),
+            Liveness::Unknown => Err(libc::EBADF),
+        };
+        if let Err(errno) = live {
+            self.undo_adds(fd, &plan, &answers);
+            self.forget(&mut st, fd);
+            return Err(os_error(errno));
+        }
+        let write_closed = match self.outcome(fd, &plan, &answers) {
+            Ok(now) => old.write_closed || now,
+            Err(e) => {
+                let mut slot = old;
+                slot.unknown = true;
+                st.fds.set(fd, slot);
+                return Err(e);
+            }
+        };
+        let slot = Slot {
+            token,
+            interest,
+            rearms,
+            unknown: false,
+            read_closed: false,
+            write_closed,
+            ..old
+        };
+        self.remove(&mut st, fd);
+        self.insert(&mut st, fd, slot);
+        drop(st);
+        Ok(self.registration(fd, &slot))
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        let mut st = self.lock();
+        let Some(slot) = st.fds.get(fd) else {
+            return Err(self.not_registered(fd));
+        };
+        let mut plan = Plan::default();
+        plan.change(Some(&slot), None, &K::C);
+        let answers = self.submit(fd, Token(0), &plan)?;
+        let live = match liveness(&plan, &answers) {
+            Liveness::Live => Ok(()),
+            Liveness::Stale => Err(libc::ENOENT),
+            Liveness::Closed => Err(libc::EBADF),
+            Liveness::Unknown if self.kernel.is_open(fd) => Ok(()),
+            Liveness::Unknown => Err(libc::EBADF),
+        };
+        self.forget(&mut st, fd);
+        live.map_err(os_error)?;
+        self.outcome(fd, &plan, &answers).map(drop)
+    }
+
+    fn registration(self: &Arc<Self>, fd: RawFd, slot: &Slot) -> Registration<K> {
+        Registration {
+            core: Arc::downgrade(self),
+            fd,
+            id: slot.id,
+            rearms: slot.is_filtered(),
+        }
+    }
+
+    /// Records `slot` for `fd`, with what follows from it: every direction
+    /// armed, and a write-closed state due to be reported.
+    fn insert(&self, st: &mut State, fd: RawFd, mut slot: Slot) {
+        slot.armed = slot.kernel_set();
+        slot.held = 0;
+        if slot.is_watched() {
+            self.watched.fetch_add(1, Ordering::Relaxed);
+        }
+        if slot.write_closed && slot.interest.is_writable() {
+            // Reported at the next poll, as epoll reports a new
+            // registration's state at once.
+            st.synthetic.push(fd);
+        }
+        st.fds.set(fd, slot);
+    }
+
+    /// Drops `fd`'s record and everything queued for it.
+    fn remove(&self, st: &mut State, fd: RawFd) -> Option<Slot> {
+        let slot = st.fds.remove(fd)?;
+        if slot.is_watched() {
+            self.watched.fetch_sub(1, Ordering::Relaxed);
+        }
+        st.pending.retain(|k| k.ident != fd as usize);
+        st.synthetic.retain(|&f| f != fd);
+        Some(slot)
+    }
+
+    fn forget(&self, st: &mut State, fd: RawFd) {
+        self.remove(st, fd);
+    }
+
+    /// Queues a change for the next wait, or submits it now if a poller is
+    /// (about to be) asleep in `kevent`, which would not see it.
+    pub(super) fn queue(&self, st: &mut State, change: Kev) {
+        if self.waiting.load(Ordering::SeqCst) {
+            self.submit_now(change);
+        } else if !st.pending.contains(&change) {
+            st.pending.push(change);
+        }
+    }
+
+    /// The source of the registration (`fd`, `id`) used `direction` up: its
+    /// next event is news again. If one was held back meanwhile, the kernel
+    /// is asked again (`EV_ENABLE` runs the filter on every OS): a write
+    /// between the source's last read and this call may be what was held.
+    fn rearm(&self, fd: RawFd, id: u64, direction: Interest) {
+        let mut st = self.lock();
+        let Some(mut slot) = st.fds.get(fd).filter(|s| s.id == id) else {
+            return;
+        };
+        if !slot.is_filtered() || slot.unknown {
+            return;
+        }
+        let mut set = slot.kernel_set() & kevent::filters_of(direction) & !slot.armed;
+        if slot.read_closed {
+            set &= !READ;
+        }
+        if set == 0 {
+            return;
+        }
+        slot.armed |= set;
+        let ask = slot.held & set;
+        slot.held &= !set;
+        st.fds.set(fd, slot);
+        for bit in [READ, WRITE] {
+            if ask & bit != 0 {
+                let enable = slot.change(fd, bit, K::C.ev_enable, &K::C);
+                self.queue(&mut st, enable);
+            }
+        }
+    }
+
+    fn release(&self, fd: RawFd, id: u64) {
+        let mut st = self.lock();
+        if st.fds.get(fd).is_some_and(|slot| slot.id == id) {
+            self.remove(&mut st, fd);
+        }
+    }
+
+    /// Adds an `EVFILT_USER` event for a waker; returns its ident.
+    pub(crate) fn add_user(&self, token: Token) -> io::Result<usize> {
+        let c = K::C;
+        let ident = self.next_user_ident.fetch_add(1, Ordering::Relaxed);
+        let add = K::to_raw(&Kev {
+            ident,
+            filter: c.evfilt_user,
+            flags: c.ev_add | c.ev_clear | c.ev_receipt,
+            udata: token.0,
+            ..Kev::default()
+        });
+        match self.receipts(&[add])?[0] {
+            0 => Ok(ident),
+            errno => Err(os_error(errno)),
+        }
+    }
+
+    /// Triggers a waker's `EVFILT_USER` event: one system call. With a
+    /// receipt and room for it, so that the call never scans (and steals a
+    /// poller's events) and a failure is never written past the list
+    /// (DragonFly writes errors without checking the room).
+    pub(crate) fn trigger_user(&self, ident: usize) -> io::Result<()> {
+        let trigger = K::to_raw(&Kev {
+            ident,
+            filter: K::C.evfilt_user,
+            flags: K::C.ev_receipt,
+            fflags: K::C.note_trigger,
+            ..Kev::default()
+        });
+        match self.receipts(&[trigger])?[0] {
+            0 => Ok(()),
+            errno => Err(os_error(errno)),
+        }
+    }
+
+    pub(crate) fn delete_user(&self, ident: usize) {
+        let delete = K::to_raw(&Kev {
+            ident,
+            filter: K::C.evfilt_user,
+            flags: K::C.ev_delete | K::C.ev_receipt,
+            ..Kev::default()
+        });
+        let _ = self.receipts(&[delete]);
+    }
+}
+
+/// A pipe end's handle on its record: to re-enable a used-up direction, and
+/// to forget the record when the fd closes. It refers to the backend
+/// weakly, so it never keeps the kqueue fd open.
+#[derive(Debug)]
+pub(crate) struct Registration<K: Kernel> {
+    core: Weak<Core<K>>,
+    fd: RawFd,
+    id: u64,
+    /// Edge mode, re-enabled by the source.
+    rearms: bool,
+}
+
+impl<K: Kernel> Registration<K> {
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    #[cfg_attr(not(pipeloop_kqueue), allow(dead_code))] // used by the real backend
+    pub(crate) fn backend(&self) -> usize {
+        self.core.as_ptr() as *const u8 as usize
+    }
+
+    pub(crate) fn needs_rearm(&self) -> bool {
+        self.rearms
+    }
+
+    /// Re-enables `direction` before the next wait.
+    pub(crate) fn rearm(&self, direction: Interest) {
+        if let Some(core) = self.core.upgrade() {
+            core.rearm(self.fd, self.id, direction);
+        }
+    }
+
+    /// The fd is about to be closed, and the kernel drops its filters then;
+    /// drop the record too, if it is still this registration's.
+    pub(crate) fn release(self) {
+        if let Some(core) = self.core.upgrade() {
+            core.release(self.fd, self.id);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The kqueue backend's side of a wait: the pending changes ride in the
+//! changelist, kevents become pipeloop's events, edge mode holds back what
+//! the contract says is not news, and write-closed events are added.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::core::{Core, Kernel, RIDE, Slot, State};
+use super::kevent::{self, Kev, READ, WRITE};
+use crate::Token;
+use crate::sys::event::{self as raw, RawEvent, flags};
+
+impl<K: Kernel> Core<K> {
+    /// Waits for events: submits the pending changes with the wait, turns
+    /// kevents into pipeloop's events, and adds the write-closed events this
+    /// backend reports itself.
+    ///
+    /// When a wait returns with nothing to report (only errors of changes
+    /// that rode along, which the kernels return before waiting, or events
+    /// that edge mode holds back), it waits again for what is left of the
+    /// timeout, counted from that first return: such a poll may run up to
+    /// twice its timeout, never shorter.
+    pub(crate) fn select(
+        &self,
+        out: &mut Vec<K::Raw>,
+        events: &mut Vec<RawEvent>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        events.clear();
+        out.clear();
+        // No more than `events` can take without growing.
+        let capacity = out
+            .capacity()
+            .min(events.capacity())
+            .min(libc::c_int::MAX as usize);
+        let mut left = timeout;
+        let mut deadline = None;
+        loop {
+            let zero = K::to_raw(&Kev::default());
+            let mut changes = [zero; RIDE];
+            let (n_changes, due) = self.take_pending(&mut changes, capacity);
+            // Write-closed events are due: collect what the kernel has
+            // without sleeping.
+            let wait = if due { Some(Duration::ZERO) } else { left };
+            let spare = &mut out.spare_capacity_mut()[..capacity];
+            let got = self.kernel.kevent(&changes[..n_changes], spare, wait);
+            self.waiting.store(false, Ordering::SeqCst);
+            let n = got?;
+            // SAFETY: the kernel initialised the first `n` (<= capacity)
+            // entries.
+            unsafe { out.set_len(n) };
+            let held = self.translate(out, events);
+            if due {
+                self.report_write_closed(events, capacity);
+            }
+            if !events.is_empty() || timeout == Some(Duration::ZERO) || (held == 0 && !due) {
+                return Ok(());
+            }
+            if let Some(t) = timeout {
+                let end = *deadline.get_or_insert_with(|| Instant::now() + t);
+                let rest = end.saturating_duration_since(Instant::now());
+                if rest.is_zero() {
+                    return Ok(());
+                }
+                left = Some(rest);
+            }
+            out.clear();
+        }
+    }
+
+    /// Moves pending changes into `changes` and marks a poller waiting;
+    /// returns how many, and whether write-closed events are due.
+    ///
+    /// A change that fails comes back as an entry of the event list, and
+    /// with no room left FreeBSD, NetBSD, OpenBSD and xnu fail the call and
+    /// drop the rest of the changelist, while DragonFly writes past the
+    /// list (docs/kqueue.md). So no more ride than there are slots; the rest
+    /// goes first, with receipts.
+    fn take_pending(&self, changes: &mut [K::Raw; RIDE], capacity: usize) -> (usize, bool) {
+        let mut st = self.lock();
+        let ride = RIDE.min(capacity);
+        while st.pending.len() > ride {
+            let k = st.pending.pop().expect("longer than `ride`");
+            self.submit_now(k);
+        }
+        let n = st.pending.len();
+        for (raw, k) in changes.iter_mut().zip(st.pending.drain(..)) {
+            *raw = K::to_raw(&k);
+        }
+        self.waiting.store(true, Ordering::SeqCst);
+        (n, !st.synthetic.is_empty())
+    }
+
+    /// Submits one change now, with a receipt so that nothing is scanned.
+    /// Its error is dropped: `ENOENT` or `EBADF` mean the fd was closed
+    /// meanwhile, and its filters with it.
+    pub(super) fn submit_now(&self, change: Kev) {
+        let raw = K::to_raw(&Kev {
+            flags: change.flags | K::C.ev_receipt,
+            ..change
+        });
+        let mut out = [MaybeUninit::uninit()];
+        let _ = self.kernel.kevent(&[raw], &mut out, Some(Duration::ZERO));
+    }
+
+    /// Translates `out` into `events`; returns how many entries were not
+    /// delivered: errors of changes that rode along (`EV_ERROR` entries),
+    /// and events held back by edge mode.
+    fn translate(&self, out: &[K::Raw], events: &mut Vec<RawEvent>) -> usize {
+        let c = K::C;
+        // Without edge registrations of pipe ends or oneshot pairs, only
+        // end of file needs the record; with them, every event does, and
+        // the lock is taken once for the whole batch.
+        let watched = self.watched.load(Ordering::Relaxed) > 0;
+        let mut st = watched.then(|| self.lock());
+        let mut held = 0;
+        for raw in out {
+            let k = K::from_raw(raw);
+            if k.flags & c.ev_error != 0 {
+                held += 1;
+                continue;
+            }
+            let io = k.filter == c.evfilt_read || k.filter == c.evfilt_write;
+            let eof = k.flags & c.ev_eof != 0;
+            let deliver = match &mut st {
+                Some(st) if io => self.bookkeep(st, &k),
+                None if io && eof => self.bookkeep(&mut self.lock(), &k),
+                _ => true,
+            };
+            if !deliver {
+                held += 1;
+                continue;
+            }
+            let bits = kevent::event_flags(k.filter, k.flags, k.fflags, k.data, &c);
+            events.push(raw::new(Token(k.udata), bits));
+        }
+        held
+    }
+
+    /// Updates `k`'s record for its delivery, and says whether to deliver
+    /// it:
+    ///
+    /// - **edge, pipe ends**: a direction is delivered, then held back until
+    ///   the end reports it used up (the kernels also report a reader's own
+    ///   reads); a hang-up always gets through, once;
+    /// - **a gone reader**: write-closed moves here (the kernel filter is
+    ///   deleted), so that it is reported as the mode says on every OS;
+    /// - **oneshot pairs**: the other direction is disabled.
+    fn bookkeep(&self, st: &mut State, k: &Kev) -> bool {
+        let c = K::C;
+        let fd = k.ident as RawFd;
+        let Some(mut slot) = st.fds.get(fd).filter(|s| s.token.0 == k.udata) else {
+            return true; // not (or no longer) recorded: as the kernel says
+        };
+        let eof = k.flags & c.ev_eof != 0;
+        let bit = if k.filter == c.evfilt_read {
+            READ
+        } else {
+            WRITE
+        };
+        let mut deliver = true;
+        if slot.is_filtered() {
+            deliver = if eof && bit == READ {
+                // The last event: xnu would report it after every read.
+                !std::mem::replace(&mut slot.read_closed, true)
+            } else {
+                eof || slot.armed & bit != 0
+            };
+            if deliver {
+                slot.armed &= !bit;
+            } else {
+                slot.held |= bit;
+            }
+        }
+        if eof && bit == WRITE {
+            deliver &= !slot.write_closed;
+            self.close_write(st, fd, &mut slot);
+        }
+        if deliver && slot.is_oneshot_pair() {
+            self.disable_sibling(st, fd, &slot, bit);
+        }
+        st.fds.set(fd, slot);
+        deliver
+    }
+
+    /// The reader of `fd` is gone. FreeBSD deletes the write filter itself
+    /// (`EV_ONESHOT`), the others keep it and report again (on every poll in
+    /// level mode); this backend deletes it and reports write-closed
+    /// itself, on every OS alike.
+    fn close_write(&self, st: &mut State, fd: RawFd, slot: &mut Slot) {
+        if slot.write_closed {
+            return;
+        }
+        slot.write_closed = true;
+        let delete = slot.change(fd, WRITE, K::C.ev_delete, &K::C);
+        self.queue(st, delete);
+        if !slot.interest.is_edge() && !slot.interest.is_oneshot() {
+            st.synthetic.push(fd);
+        }
+    }
+
+    /// A oneshot registration for both directions reported `bit`: the other
+    /// direction must stay quiet until a reregister, as with
+    /// `EPOLLONESHOT`.
+    pub(super) fn disable_sibling(&self, st: &mut State, fd: RawFd, slot: &Slot, bit: u8) {
+        let other = if bit == READ { WRITE } else { READ };
+        if slot.kernel_set() & other != 0 {
+            let disable = slot.change(fd, other, K::C.ev_disable, &K::C);
+            self.queue(st, disable);
+        } else {
+            st.synthetic.retain(|&f| f != fd);
+        }
+    }
+
+    /// Adds the write-closed events that are due: `OUT | ERR`, as the
+    /// kernels' `EV_EOF` on a write filter translates. Level keeps
+    /// reporting; edge and oneshot report once.
+    fn report_write_closed(&self, events: &mut Vec<RawEvent>, capacity: usize) {
+        let mut st = self.lock();
+        let mut i = 0;
+        while i < st.synthetic.len() && events.len() < capacity {
+            let fd = st.synthetic[i];
+            let Some(slot) = st.fds.get(fd) else {
+                st.synthetic.swap_remove(i);
+                continue;
+            };
+            events.push(raw::new(slot.token, flags::OUT | flags::ERR));
+            if slot.interest.is_edge() || slot.interest.is_oneshot() {
+                st.synthetic.swap_remove(i);
+                if slot.is_oneshot_pair() {
+                    self.disable_sibling(&mut st, fd, &slot, WRITE);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}

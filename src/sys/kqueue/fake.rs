@@ -1,0 +1,526 @@
+//! A scripted kernel for the kqueue backend's unit tests: it answers
+//! `kevent` as each OS's sources say it does (docs/kqueue.md has the
+//! source lines), with pipes whose bytes are only counted.
+//!
+//! The model follows FreeBSD's `kern_event.c`, which the others share in
+//! outline: a knote is *active* when its filter said so at a wake-up, and
+//! *queued* (reported at the next scan) while it is also enabled; a scan
+//! asks the filter again, drops the knote from the queue if the answer is
+//! now no, and otherwise reports it and then clears (`EV_CLEAR`), disables
+//! (`EV_DISPATCH`), deletes (`EV_ONESHOT`) or keeps it queued (level).
+//! Where the OSes differ, an [`Os`] says which way each one goes. Every OS
+//! uses FreeBSD's constants here: the widths and numbering are tested in
+//! `kevent.rs`.
+
+use std::collections::HashMap;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::core::Kernel;
+use super::kevent::{Consts, FREEBSD, Kev};
+
+const C: Consts = FREEBSD;
+const PIPE_BUF: i64 = 512;
+const PIPE_SIZE: usize = 16_384;
+
+/// What `kevent` with no timeout returns when a real kernel would sleep
+/// forever: the tests' "this would hang".
+pub(super) const WOULD_HANG: &str = "fake kernel: kevent would sleep forever";
+
+/// What a filter on the direction a pipe end cannot do gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reverse {
+    /// Attached; reports writable (FreeBSD's both-way pipes, OpenBSD's
+    /// reverse buffer, DragonFly's full-duplex pipes).
+    Writable,
+    /// Attached; quiet until the pipe closes, then `EV_EOF` (xnu).
+    QuietUntilEof,
+    /// Refused with this errno (NetBSD 10's `EINVAL`).
+    Refused(i32),
+}
+
+/// How one OS's kernel differs from another's, as far as this backend goes.
+#[derive(Debug)]
+pub(super) struct Os {
+    pub(super) name: &'static str,
+    /// A read wakes the knote list the reader's own `EVFILT_READ` knote
+    /// sits on (FreeBSD, xnu, OpenBSD): the knote is asked again and, if
+    /// bytes are left (or the writer is gone), reported again.
+    read_wakes_reader: bool,
+    /// Adding `EVFILT_WRITE` to a write end whose reader is gone: refused
+    /// with this errno, or (0) attached, reporting `EV_EOF`.
+    write_to_gone_reader: i32,
+    /// The reader's close turns the writer's write knotes into `EV_ONESHOT`
+    /// ones (FreeBSD's `knlist_clear`): reported once, then deleted.
+    gone_reader_deletes: bool,
+    /// `EV_EOF` on a write filter carries the room last seen (FreeBSD)
+    /// rather than 0.
+    stale_eof_data: bool,
+    /// `EVFILT_WRITE` on a read end.
+    pub(super) write_on_read_end: Reverse,
+    /// An error entry keeps the change's flags besides `EV_ERROR` (xnu).
+    error_keeps_flags: bool,
+    /// `EV_RECEIPT` is understood.
+    receipts: bool,
+    /// An error or receipt with no room left is written past the event
+    /// list (DragonFly's `kern_kevent` does not check); the fake panics.
+    overflows: bool,
+}
+
+pub(super) const FREEBSD_OS: Os = Os {
+    name: "FreeBSD",
+    read_wakes_reader: true,
+    write_to_gone_reader: libc::EPIPE,
+    gone_reader_deletes: true,
+    stale_eof_data: true,
+    write_on_read_end: Reverse::Writable,
+    error_keeps_flags: false,
+    receipts: true,
+    overflows: false,
+};
+
+pub(super) const MACOS: Os = Os {
+    name: "macOS",
+    read_wakes_reader: true,
+    write_to_gone_reader: 0,
+    gone_reader_deletes: false,
+    stale_eof_data: false,
+    write_on_read_end: Reverse::QuietUntilEof,
+    error_keeps_flags: true,
+    receipts: true,
+    overflows: false,
+};
+
+pub(super) const NETBSD_OS: Os = Os {
+    name: "NetBSD",
+    read_wakes_reader: true,
+    write_to_gone_reader: libc::EBADF,
+    gone_reader_deletes: false,
+    stale_eof_data: false,
+    write_on_read_end: Reverse::Refused(libc::EINVAL),
+    error_keeps_flags: false,
+    receipts: true,
+    overflows: false,
+};
+
+pub(super) const OPENBSD: Os = Os {
+    name: "OpenBSD",
+    read_wakes_reader: true,
+    write_to_gone_reader: 0,
+    gone_reader_deletes: false,
+    stale_eof_data: false,
+    write_on_read_end: Reverse::Writable,
+    error_keeps_flags: false,
+    receipts: true,
+    overflows: false,
+};
+
+pub(super) const DRAGONFLY: Os = Os {
+    name: "DragonFly",
+    read_wakes_reader: false,
+    write_to_gone_reader: libc::EPIPE,
+    gone_reader_deletes: false,
+    stale_eof_data: false,
+    write_on_read_end: Reverse::Writable,
+    error_keeps_flags: false,
+    receipts: true,
+    overflows: true,
+};
+
+/// DragonFly before `EV_RECEIPT`: errors of changes only.
+pub(super) const OLD_DRAGONFLY: Os = Os {
+    name: "old DragonFly",
+    receipts: false,
+    ..DRAGONFLY
+};
+
+pub(super) const EVERY_OS: [&Os; 5] = [&FREEBSD_OS, &MACOS, &NETBSD_OS, &OPENBSD, &DRAGONFLY];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Read(usize),
+    Write(usize),
+}
+
+#[derive(Debug)]
+struct Pipe {
+    buffered: usize,
+    reader: bool,
+    writer: bool,
+    /// The room a write filter last saw (FreeBSD's stale `data`).
+    last_room: i64,
+}
+
+#[derive(Debug)]
+struct Knote {
+    ident: usize,
+    filter: i32,
+    udata: usize,
+    /// `EV_CLEAR`, `EV_DISPATCH` and `EV_ONESHOT`, as created.
+    mode: u32,
+    disabled: bool,
+    active: bool,
+    /// `NOTE_TRIGGER` seen (`EVFILT_USER`).
+    triggered: bool,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    files: HashMap<RawFd, End>,
+    pipes: Vec<Pipe>,
+    knotes: Vec<Knote>,
+    next_fd: RawFd,
+    /// `kevent` calls so far.
+    calls: usize,
+}
+
+#[derive(Debug)]
+pub(super) struct Fake {
+    os: &'static Os,
+    world: Mutex<World>,
+}
+
+impl Fake {
+    pub(super) fn new(os: &'static Os) -> Fake {
+        Fake {
+            os,
+            world: Mutex::new(World {
+                next_fd: 3,
+                ..World::default()
+            }),
+        }
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new pipe: (read end, write end).
+    pub(super) fn pipe(&self) -> (RawFd, RawFd) {
+        let mut w = self.world();
+        let p = w.pipes.len();
+        w.pipes.push(Pipe {
+            buffered: 0,
+            reader: true,
+            writer: true,
+            last_room: PIPE_SIZE as i64,
+        });
+        let (r, wr) = (w.next_fd, w.next_fd + 1);
+        w.next_fd += 2;
+        w.files.insert(r, End::Read(p));
+        w.files.insert(wr, End::Write(p));
+        (r, wr)
+    }
+
+    /// The other side writes `n` bytes into the pipe of write end `fd`.
+    pub(super) fn write(&self, fd: RawFd, n: usize) {
+        let mut w = self.world();
+        let Some(&End::Write(p)) = w.files.get(&fd) else {
+            panic!("{fd} is not a write end");
+        };
+        w.pipes[p].buffered += n;
+        w.wake(self.os, End::Read(p));
+    }
+
+    /// Reads up to `n` bytes from read end `fd`; returns how many.
+    pub(super) fn read(&self, fd: RawFd, n: usize) -> usize {
+        let mut w = self.world();
+        let Some(&End::Read(p)) = w.files.get(&fd) else {
+            panic!("{fd} is not a read end");
+        };
+        let got = n.min(w.pipes[p].buffered);
+        w.pipes[p].buffered -= got;
+        w.wake(self.os, End::Write(p));
+        if self.os.read_wakes_reader {
+            w.wake(self.os, End::Read(p));
+        }
+        got
+    }
+
+    /// Closes `fd`: its knotes go (`knote_fdclose`), and the pipe's other
+    /// side hears of it.
+    pub(super) fn close(&self, fd: RawFd) {
+        let mut w = self.world();
+        let end = w.files.remove(&fd).expect("closing an open fd");
+        w.knotes
+            .retain(|k| !(k.ident == fd as usize && is_fd_filter(k.filter)));
+        match end {
+            End::Read(p) => {
+                w.pipes[p].reader = false;
+                if self.os.gone_reader_deletes {
+                    let writers: Vec<usize> = w
+                        .files
+                        .iter()
+                        .filter(|&(_, &e)| e == End::Write(p))
+                        .map(|(&fd, _)| fd as usize)
+                        .collect();
+                    for k in w.knotes.iter_mut() {
+                        if k.filter == C.evfilt_write && writers.contains(&k.ident) {
+                            k.mode |= C.ev_oneshot;
+                        }
+                    }
+                }
+                w.wake(self.os, End::Write(p));
+            }
+            End::Write(p) => {
+                w.pipes[p].writer = false;
+                w.wake(self.os, End::Read(p));
+            }
+        }
+    }
+
+    /// `dup2`: `fd` now names a new pipe's read end (its old file closed).
+    pub(super) fn reuse_as_new_reader(&self, fd: RawFd) -> RawFd {
+        self.close(fd);
+        let (r, wr) = self.pipe();
+        let mut w = self.world();
+        let end = w.files.remove(&r).unwrap();
+        w.files.insert(fd, end);
+        wr
+    }
+
+    pub(super) fn calls(&self) -> usize {
+        self.world().calls
+    }
+
+    pub(super) fn os(&self) -> &'static Os {
+        self.os
+    }
+}
+
+fn is_fd_filter(filter: i32) -> bool {
+    filter == C.evfilt_read || filter == C.evfilt_write
+}
+
+impl World {
+    fn knote(&self, ident: usize, filter: i32) -> Option<usize> {
+        self.knotes
+            .iter()
+            .position(|k| k.ident == ident && k.filter == filter)
+    }
+
+    /// What the filter says now: `Some((data, eof))` if it would fire.
+    fn filter(&self, os: &Os, k: &Knote) -> Option<(i64, bool)> {
+        if k.filter == C.evfilt_user {
+            return k.triggered.then_some((0, false));
+        }
+        if !is_fd_filter(k.filter) {
+            return None;
+        }
+        let end = *self.files.get(&(k.ident as RawFd))?;
+        match (end, k.filter == C.evfilt_read) {
+            (End::Read(p), true) => {
+                let pipe = &self.pipes[p];
+                let eof = !pipe.writer;
+                (pipe.buffered > 0 || eof).then_some((pipe.buffered as i64, eof))
+            }
+            (End::Write(p), false) => {
+                let pipe = &self.pipes[p];
+                if !pipe.reader {
+                    let data = if os.stale_eof_data { pipe.last_room } else { 0 };
+                    return Some((data, true));
+                }
+                let room = (PIPE_SIZE - pipe.buffered) as i64;
+                (room >= PIPE_BUF).then_some((room, false))
+            }
+            // The reverse directions: nothing is readable on a write end.
+            (End::Read(p), false) => match os.write_on_read_end {
+                Reverse::QuietUntilEof => (!self.pipes[p].writer).then_some((0, true)),
+                _ => Some((PIPE_BUF, false)),
+            },
+            (End::Write(_), true) => None,
+        }
+    }
+
+    /// A wake-up of the knotes on `end`'s side: each is asked its filter,
+    /// and becomes active if it says yes (queued, if it is enabled).
+    fn wake(&mut self, os: &Os, end: End) {
+        let wanted = match end {
+            End::Read(_) => C.evfilt_read,
+            End::Write(_) => C.evfilt_write,
+        };
+        for i in 0..self.knotes.len() {
+            let k = &self.knotes[i];
+            let on_side = k.filter == wanted && self.files.get(&(k.ident as RawFd)) == Some(&end);
+            if on_side && self.filter(os, k).is_some() {
+                self.knotes[i].active = true;
+            }
+        }
+        if let End::Write(p) = end {
+            let room = (PIPE_SIZE - self.pipes[p].buffered) as i64;
+            if self.pipes[p].reader {
+                self.pipes[p].last_room = room;
+            }
+        }
+    }
+
+    /// `kqueue_register`: one change.
+    fn change(&mut self, os: &Os, ch: &Kev) -> Result<(), i32> {
+        if is_fd_filter(ch.filter) && !self.files.contains_key(&(ch.ident as RawFd)) {
+            return Err(libc::EBADF);
+        }
+        let Some(i) = self.knote(ch.ident, ch.filter) else {
+            if ch.flags & C.ev_add == 0 {
+                return Err(libc::ENOENT);
+            }
+            return self.attach(os, ch);
+        };
+        if ch.flags & C.ev_delete != 0 {
+            self.knotes.remove(i);
+            return Ok(());
+        }
+        let k = &mut self.knotes[i];
+        if ch.flags & C.ev_add != 0 {
+            // The mode stays as created; the token is updated.
+            k.udata = ch.udata;
+        }
+        if ch.flags & C.ev_enable != 0 {
+            k.disabled = false;
+        } else if ch.flags & C.ev_disable != 0 {
+            k.disabled = true;
+        }
+        if ch.fflags & C.note_trigger != 0 {
+            k.triggered = true;
+        }
+        let k = &self.knotes[i];
+        if !k.disabled && self.filter(os, k).is_some() {
+            self.knotes[i].active = true;
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, os: &Os, ch: &Kev) -> Result<(), i32> {
+        let end = self.files.get(&(ch.ident as RawFd)).copied();
+        if ch.filter == C.evfilt_write {
+            match end {
+                Some(End::Write(p)) if !self.pipes[p].reader && os.write_to_gone_reader != 0 => {
+                    return Err(os.write_to_gone_reader);
+                }
+                Some(End::Read(_)) => {
+                    if let Reverse::Refused(errno) = os.write_on_read_end {
+                        return Err(errno);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let k = Knote {
+            ident: ch.ident,
+            filter: ch.filter,
+            udata: ch.udata,
+            mode: ch.flags & (C.ev_clear | C.ev_dispatch | C.ev_oneshot),
+            disabled: ch.flags & C.ev_disable != 0,
+            active: false,
+            triggered: false,
+        };
+        let fires = !k.disabled && self.filter(os, &k).is_some();
+        self.knotes.push(Knote { active: fires, ..k });
+        Ok(())
+    }
+
+    /// `kqueue_scan`: reports the queued knotes, up to `out.len()`.
+    fn scan(&mut self, os: &Os, out: &mut [MaybeUninit<Kev>]) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while i < self.knotes.len() && n < out.len() {
+            let k = &self.knotes[i];
+            if !k.active || k.disabled {
+                i += 1;
+                continue;
+            }
+            let Some((data, eof)) = self.filter(os, k) else {
+                self.knotes[i].active = false;
+                i += 1;
+                continue;
+            };
+            let eof_flag = if eof { C.ev_eof } else { 0 };
+            out[n].write(Kev {
+                ident: k.ident,
+                filter: k.filter,
+                flags: k.mode | eof_flag,
+                fflags: 0,
+                data,
+                udata: k.udata,
+            });
+            n += 1;
+            let k = &mut self.knotes[i];
+            k.triggered = false;
+            if k.mode & C.ev_oneshot != 0 {
+                self.knotes.remove(i);
+                continue;
+            }
+            if k.mode & C.ev_dispatch != 0 {
+                k.disabled = true;
+                k.active = false;
+            } else if k.mode & C.ev_clear != 0 {
+                k.active = false;
+            }
+            i += 1;
+        }
+        n
+    }
+}
+
+impl Kernel for Fake {
+    const C: Consts = C;
+    type Raw = Kev;
+
+    fn to_raw(k: &Kev) -> Kev {
+        *k
+    }
+
+    fn from_raw(r: &Kev) -> Kev {
+        *r
+    }
+
+    fn kevent(
+        &self,
+        changes: &[Kev],
+        out: &mut [MaybeUninit<Kev>],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let os = self.os;
+        let mut w = self.world();
+        w.calls += 1;
+        let mut n = 0;
+        for ch in changes {
+            let result = w.change(os, ch);
+            let receipt = os.receipts && ch.flags & C.ev_receipt != 0;
+            if result.is_ok() && !receipt {
+                continue;
+            }
+            let errno = result.err().unwrap_or(0);
+            if n == out.len() {
+                assert!(!os.overflows, "{} would write past the event list", os.name);
+                // No room for the answer: the rest is not applied.
+                return match errno {
+                    0 => Ok(n),
+                    e => Err(io::Error::from_raw_os_error(e)),
+                };
+            }
+            let kept = if os.error_keeps_flags { ch.flags } else { 0 };
+            out[n].write(Kev {
+                flags: C.ev_error | kept,
+                data: i64::from(errno),
+                ..*ch
+            });
+            n += 1;
+        }
+        // Errors and receipts come back at once, without a scan.
+        if n > 0 {
+            return Ok(n);
+        }
+        let n = w.scan(os, out);
+        if n == 0 && timeout.is_none() {
+            return Err(io::Error::other(WOULD_HANG));
+        }
+        Ok(n)
+    }
+
+    fn is_open(&self, fd: RawFd) -> bool {
+        self.world().files.contains_key(&fd)
+    }
+}

@@ -1,0 +1,456 @@
+//! The kqueue backend's logic against the scripted kernel (`fake.rs`), one
+//! test per kernel behaviour in docs/kqueue.md, on every OS that has it.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::{Core, Registration};
+use super::fake::{self, EVERY_OS, Fake, Os};
+use super::kevent::Kev;
+use crate::event::Event;
+use crate::sys::RawEvent;
+use crate::{Interest, Token};
+
+/// A backend on a scripted kernel, with a buffer to poll into.
+struct Rig {
+    core: Arc<Core<Fake>>,
+    out: Vec<Kev>,
+    events: Vec<RawEvent>,
+    /// Registrations kept alive (dropping one forgets its record).
+    regs: Vec<Registration<Fake>>,
+}
+
+fn rig(os: &'static Os) -> Rig {
+    Rig {
+        core: Arc::new(Core::new(Fake::new(os)).expect("a kernel with receipts")),
+        out: Vec::with_capacity(16),
+        events: Vec::with_capacity(16),
+        regs: Vec::new(),
+    }
+}
+
+impl Rig {
+    fn fake(&self) -> &Fake {
+        self.core.kernel()
+    }
+
+    fn os(&self) -> &'static str {
+        self.fake().os().name
+    }
+
+    /// Registers `fd` as a pipeloop pipe end would (it reports used-up
+    /// directions) and keeps the registration.
+    fn register_end(&mut self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
+        let (reg, _) = self.core.register(fd, Token(token), interest, true)?;
+        self.regs.push(reg);
+        Ok(())
+    }
+
+    /// Registers `fd` as a `SourceFd` would: nothing re-arms it.
+    fn register_raw(&mut self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
+        let (reg, _) = self.core.register(fd, Token(token), interest, false)?;
+        self.regs.push(reg);
+        Ok(())
+    }
+
+    fn reregister_raw(&mut self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
+        let reg = self.core.reregister(fd, Token(token), interest, false)?;
+        self.regs.push(reg);
+        Ok(())
+    }
+
+    /// What a pipe end does after a read of `asked` bytes: re-arms if it
+    /// came back short.
+    fn read(&self, fd: i32, asked: usize) -> usize {
+        let got = self.fake().read(fd, asked);
+        if got > 0 && got < asked {
+            for reg in &self.regs {
+                if reg.fd() == fd && reg.needs_rearm() {
+                    reg.rearm(Interest::READABLE);
+                }
+            }
+        }
+        got
+    }
+
+    /// One poll: the events as "token:flags" strings, or the error.
+    fn poll(&mut self, timeout: Option<Duration>) -> io::Result<Vec<String>> {
+        self.core.select(&mut self.out, &mut self.events, timeout)?;
+        Ok(self.events.iter().map(describe).collect())
+    }
+
+    /// A poll that returns at once.
+    fn now(&mut self) -> Vec<String> {
+        self.poll(Some(Duration::ZERO)).unwrap()
+    }
+
+    /// A poll without a timeout, which must not be one that would hang.
+    fn wait(&mut self) -> Vec<String> {
+        match self.poll(None) {
+            Ok(events) => events,
+            Err(e) => panic!("[{}] poll(None): {e}", self.os()),
+        }
+    }
+}
+
+/// "token:" and the flags `Event` reports: r(eadable), w(ritable),
+/// rc (read closed), wc (write closed), e(rror).
+fn describe(raw: &RawEvent) -> String {
+    let e = Event::from_raw(raw);
+    let mut s = format!("{}:", e.token().0);
+    for (on, name) in [
+        (e.is_readable(), "r"),
+        (e.is_writable(), "w"),
+        (e.is_read_closed(), "rc"),
+        (e.is_write_closed(), "wc"),
+        (e.is_error(), "e"),
+    ] {
+        if on {
+            s.push_str(name);
+            s.push(',');
+        }
+    }
+    s.pop();
+    s
+}
+
+fn would_hang(result: io::Result<Vec<String>>) -> bool {
+    matches!(result, Err(e) if e.to_string() == fake::WOULD_HANG)
+}
+
+/// Item 1: Edge mode on a pipe end is reported once, and again only after a
+/// read used the pipe up, although FreeBSD, xnu and OpenBSD wake the
+/// reader's own knote on every read; a rearm rides on the next wait.
+#[test]
+fn edge_reports_once_until_a_short_read_even_where_reads_wake_the_reader() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(r, 1, Interest::READABLE).unwrap();
+        rig.fake().write(w, 10);
+        assert_eq!(rig.wait(), ["1:r"], "[{}]", os.name);
+
+        assert_eq!(rig.read(r, 4), 4, "a full read: not used up");
+        assert_eq!(
+            rig.now(),
+            Vec::<String>::new(),
+            "[{}] after a partial read",
+            os.name
+        );
+
+        let calls = rig.fake().calls();
+        assert_eq!(rig.read(r, 100), 6, "a short read: used up");
+        assert_eq!(
+            rig.fake().calls(),
+            calls,
+            "[{}] the re-enable waits for the next poll",
+            os.name
+        );
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] nothing new", os.name);
+        assert_eq!(
+            rig.fake().calls(),
+            calls + 1,
+            "[{}] and rides in it",
+            os.name
+        );
+
+        rig.fake().write(w, 3);
+        assert_eq!(rig.wait(), ["1:r"], "[{}] new bytes", os.name);
+    }
+}
+
+/// Item 1: After end of file is reported, reads that come back short do not
+/// report it again: that event is the last one (on xnu a registered
+/// receiver otherwise reports end of file after every read).
+#[test]
+fn edge_end_of_file_is_reported_once() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(r, 1, Interest::READABLE).unwrap();
+        rig.fake().write(w, 10);
+        rig.fake().close(w);
+        assert_eq!(rig.wait(), ["1:r,rc,wc"], "[{}]", os.name);
+        assert_eq!(rig.read(r, 4), 4);
+        assert_eq!(rig.read(r, 100), 6, "short");
+        assert_eq!(rig.read(r, 100), 0, "end of file");
+        for _ in 0..3 {
+            assert_eq!(
+                rig.now(),
+                Vec::<String>::new(),
+                "[{}] after end of file",
+                os.name
+            );
+        }
+    }
+}
+
+/// Level mode keeps reporting, and is not re-enabled by anything.
+#[test]
+fn level_reports_on_every_poll() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(r, 1, Interest::READABLE.level()).unwrap();
+        rig.fake().write(w, 10);
+        for _ in 0..3 {
+            assert_eq!(rig.now(), ["1:r"], "[{}]", os.name);
+        }
+        assert_eq!(rig.read(r, 100), 10);
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] drained", os.name);
+    }
+}
+
+/// Item 2: Whether a record is still its fd's is asked of the kernel (which
+/// dropped the closed fd's filters), not of `fstat`, whose `st_ino` is 0
+/// for every pipe on NetBSD, OpenBSD and DragonFly.
+#[test]
+fn a_reused_number_is_told_from_a_live_registration_by_asking_the_kernel() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_raw(r, 1, Interest::READABLE.oneshot())
+            .unwrap();
+        let twice = rig.core.register(r, Token(9), Interest::READABLE, false);
+        assert_eq!(
+            twice.err().map(|e| e.kind()),
+            Some(io::ErrorKind::AlreadyExists),
+            "[{}] a live registration",
+            os.name
+        );
+        rig.fake().write(w, 1);
+        assert_eq!(rig.wait(), ["1:r"], "[{}] the first one kept", os.name);
+
+        // The fd closed without deregistering, its number reused.
+        let _w2 = rig.fake().reuse_as_new_reader(r);
+        let again = rig.core.reregister(r, Token(2), Interest::READABLE, false);
+        assert_eq!(
+            again.err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound),
+            "[{}]",
+            os.name
+        );
+        let gone = rig.core.deregister(r);
+        assert_eq!(
+            gone.err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound),
+            "[{}]",
+            os.name
+        );
+
+        let (r3, _w3) = rig.fake().pipe();
+        rig.register_raw(r3, 3, Interest::READABLE).unwrap();
+        let _w4 = rig.fake().reuse_as_new_reader(r3);
+        let (_, stale) = rig
+            .core
+            .register(r3, Token(4), Interest::READABLE, false)
+            .expect("the new file under the reused number");
+        assert!(stale, "[{}] the stale record was replaced", os.name);
+    }
+}
+
+/// Item 3: A sender registered after its reader is gone is write-closed at
+/// once, whether the kernel refuses the filter (EPIPE on FreeBSD and
+/// OpenBSD, EBADF on NetBSD) or attaches it with `EV_EOF` (xnu,
+/// DragonFly).
+#[test]
+fn a_sender_whose_reader_is_gone_is_write_closed_at_once() {
+    for os in EVERY_OS {
+        for interest in [
+            Interest::WRITABLE,
+            Interest::WRITABLE.level(),
+            Interest::WRITABLE.oneshot(),
+        ] {
+            let mut rig = rig(os);
+            let (r, w) = rig.fake().pipe();
+            rig.fake().close(r);
+            rig.register_end(w, 5, interest)
+                .unwrap_or_else(|e| panic!("[{}] register: {e}", os.name));
+            assert_eq!(rig.wait(), ["5:w,wc,e"], "[{}] {interest:?}", os.name);
+        }
+    }
+}
+
+/// Item 8: Write-closed persists as the mode says, on every OS: on every poll
+/// in level mode (FreeBSD reports it once and deletes the filter), once in
+/// edge and oneshot mode (xnu, NetBSD, OpenBSD and DragonFly would keep
+/// reporting it), and again after a oneshot is reregistered.
+#[test]
+fn write_closed_is_reported_as_the_mode_says() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(w, 5, Interest::WRITABLE.level()).unwrap();
+        assert_eq!(rig.now(), ["5:w"], "[{}] room", os.name);
+        rig.fake().close(r);
+        for i in 0..3 {
+            assert_eq!(rig.now(), ["5:w,wc,e"], "[{}] level, poll {i}", os.name);
+        }
+
+        for interest in [Interest::WRITABLE, Interest::WRITABLE.oneshot()] {
+            let mut rig = self::rig(os);
+            let (r, w) = rig.fake().pipe();
+            rig.register_end(w, 6, interest).unwrap();
+            assert_eq!(rig.now(), ["6:w"], "[{}] {interest:?}", os.name);
+            rig.fake().close(r);
+            if interest.is_edge() {
+                assert_eq!(rig.now(), ["6:w,wc,e"], "[{}] {interest:?}", os.name);
+            } else {
+                assert_eq!(
+                    rig.now(),
+                    Vec::<String>::new(),
+                    "[{}] oneshot fired",
+                    os.name
+                );
+                rig.core.reregister(w, Token(6), interest, true).unwrap();
+                assert_eq!(rig.now(), ["6:w,wc,e"], "[{}] reregistered", os.name);
+            }
+            for _ in 0..2 {
+                assert_eq!(
+                    rig.now(),
+                    Vec::<String>::new(),
+                    "[{}] {interest:?} once",
+                    os.name
+                );
+            }
+            assert!(
+                would_hang(rig.poll(None)),
+                "[{}] nothing left to report",
+                os.name
+            );
+        }
+    }
+}
+
+/// Item 5: Oneshot covers both directions: once one filter fired, the other
+/// stays quiet until a reregister, as with `EPOLLONESHOT`. (A pipe's read
+/// end is "writable" through FreeBSD's reverse buffer, which gives a raw
+/// fd both directions.)
+#[test]
+fn oneshot_for_both_directions_disables_the_other_one() {
+    let writable = |os: &&&Os| os.write_on_read_end == fake::Reverse::Writable;
+    for os in EVERY_OS.iter().filter(writable) {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        let both = (Interest::READABLE | Interest::WRITABLE).oneshot();
+        rig.register_raw(r, 7, both).unwrap();
+        assert_eq!(rig.now(), ["7:w"], "[{}] the reverse buffer", os.name);
+        rig.fake().write(w, 1);
+        assert_eq!(
+            rig.now(),
+            Vec::<String>::new(),
+            "[{}] read is disabled too",
+            os.name
+        );
+        rig.reregister_raw(r, 7, Interest::READABLE.oneshot())
+            .unwrap();
+        assert_eq!(rig.now(), ["7:r"], "[{}] after reregister", os.name);
+    }
+}
+
+/// Item 6: A reregister that fails half-way leaves the record unknown, and the
+/// next change deletes and re-adds, so the kernel ends up in the mode
+/// asked for. (NetBSD refuses a write filter on a read end.)
+#[test]
+fn a_failed_reregister_converges_at_the_next_one() {
+    let mut rig = rig(&fake::NETBSD_OS);
+    let (r, w) = rig.fake().pipe();
+    rig.register_raw(r, 1, Interest::READABLE.level()).unwrap();
+    let both_edge = Interest::READABLE | Interest::WRITABLE;
+    let failed = rig.reregister_raw(r, 1, both_edge);
+    assert_eq!(
+        failed.err().and_then(|e| e.raw_os_error()),
+        Some(libc::EINVAL)
+    );
+
+    rig.reregister_raw(r, 1, Interest::READABLE.level())
+        .unwrap();
+    rig.fake().write(w, 1);
+    for i in 0..3 {
+        assert_eq!(rig.now(), ["1:r"], "level again, poll {i}");
+    }
+}
+
+/// Item 9: A kernel without `EV_RECEIPT` (old DragonFly) would have its errors
+/// paired with the wrong changes: the backend refuses to start there, so
+/// `Poll::new()` moves on to poll(2).
+#[test]
+fn a_kernel_without_receipts_is_unsupported() {
+    let err = Core::new(Fake::new(&fake::OLD_DRAGONFLY)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+    for os in EVERY_OS {
+        assert!(Core::new(Fake::new(os)).is_ok(), "[{}]", os.name);
+    }
+}
+
+/// Item 4: What a raw fd gets when it asks for a pipe end's other direction
+/// differs per OS; pipeloop's own ends never ask (see `pipe`'s docs).
+#[test]
+fn the_other_direction_of_a_raw_pipe_end_differs_per_os() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, _w) = rig.fake().pipe();
+        let got = rig.register_raw(r, 1, Interest::WRITABLE.level());
+        match os.write_on_read_end {
+            fake::Reverse::Refused(errno) => {
+                assert_eq!(got.err().and_then(|e| e.raw_os_error()), Some(errno));
+            }
+            fake::Reverse::Writable => {
+                got.unwrap();
+                assert_eq!(rig.now(), ["1:w"], "[{}]", os.name);
+            }
+            fake::Reverse::QuietUntilEof => {
+                got.unwrap();
+                assert_eq!(rig.now(), Vec::<String>::new(), "[{}]", os.name);
+            }
+        }
+    }
+}
+
+/// A record dropped with its pipe end (before the fd closes) leaves
+/// nothing queued for the number.
+#[test]
+fn releasing_a_registration_forgets_its_record() {
+    let mut rig = rig(&fake::FREEBSD_OS);
+    let (r, w) = rig.fake().pipe();
+    rig.register_end(r, 1, Interest::READABLE).unwrap();
+    rig.fake().write(w, 1);
+    assert_eq!(rig.wait(), ["1:r"]);
+    assert_eq!(rig.read(r, 10), 1, "short: a re-enable is queued");
+    rig.regs.pop().unwrap().release();
+    rig.fake().close(r);
+    let missing = rig.core.deregister(r);
+    assert_eq!(
+        missing.err().and_then(|e| e.raw_os_error()),
+        Some(libc::EBADF)
+    );
+    let calls = rig.fake().calls();
+    assert_eq!(rig.now(), Vec::<String>::new());
+    assert_eq!(
+        rig.fake().calls(),
+        calls + 1,
+        "one wait, nothing failed and retried"
+    );
+}
+
+/// A waker's `EVFILT_USER` event: triggered from anywhere, reported once
+/// per trigger, gone when deleted.
+#[test]
+fn a_user_event_wakes_once_per_trigger() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let ident = rig.core.add_user(Token(42)).unwrap();
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}]", os.name);
+        rig.core.trigger_user(ident).unwrap();
+        rig.core.trigger_user(ident).unwrap();
+        assert_eq!(rig.wait(), ["42:r"], "[{}]", os.name);
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] cleared", os.name);
+        rig.core.delete_user(ident);
+        let gone = rig.core.trigger_user(ident);
+        assert_eq!(
+            gone.err().and_then(|e| e.raw_os_error()),
+            Some(libc::ENOENT)
+        );
+    }
+}
