@@ -87,6 +87,7 @@ pub(crate) struct Core<K: Kernel> {
     /// lock unless a pipe hangs up.
     pub(super) watched: AtomicUsize,
     /// Idents for `EVFILT_USER` wakers: a namespace of their own, not fds.
+    #[cfg_attr(not(any(pipeloop_evfilt_user, test)), allow(dead_code))]
     next_user_ident: AtomicUsize,
 }
 
@@ -188,6 +189,7 @@ impl<K: Kernel> Core<K> {
         Ok(core)
     }
 
+    #[cfg(test)]
     pub(crate) fn kernel(&self) -> &K {
         &self.kernel
     }
@@ -550,6 +552,11 @@ impl<K: Kernel> Core<K> {
         }
     }
 
+}
+
+/// Wakers' `EVFILT_USER` events (OpenBSD's waker is a pipe instead).
+#[cfg_attr(not(any(pipeloop_evfilt_user, test)), allow(dead_code))]
+impl<K: Kernel> Core<K> {
     /// Adds an `EVFILT_USER` event for a waker; returns its ident.
     pub(crate) fn add_user(&self, token: Token) -> io::Result<usize> {
         let c = K::C;

@@ -56,7 +56,9 @@ pub(crate) use real::*;
 mod real {
     use std::io;
     use std::mem::MaybeUninit;
-    use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+    #[cfg(not(pipeloop_kqueue1))]
+    use std::os::fd::AsRawFd;
+    use std::os::fd::{OwnedFd, RawFd};
     use std::sync::Arc;
     #[cfg(pipeloop_evfilt_user)]
     use std::sync::Weak;
