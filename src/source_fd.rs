@@ -9,7 +9,7 @@ use crate::{Interest, Registry, Token};
 /// `SourceFd` borrows the fd number; the caller keeps the fd open while it is
 /// registered and deregisters it before closing it.
 ///
-/// # Edge mode on the poll(2) backend
+/// # Edge mode on the poll(2) and kqueue backends
 ///
 /// epoll and kqueue see every new edge in the kernel. poll(2) cannot, so the
 /// poll backend emulates edge mode by reporting a direction once and then
@@ -23,6 +23,14 @@ use crate::{Interest, Registry, Token};
 /// is reported once and then stays quiet. Level and oneshot registrations
 /// need nothing extra.
 ///
+/// On kqueue an edge-triggered `SourceFd` is `EV_CLEAR`, as in mio, and gets
+/// what the kernel reports: FreeBSD, macOS, OpenBSD and NetBSD 10 wake a
+/// pipe reader's own filter on its reads, so a read that leaves bytes (or,
+/// after end of file, any read) reports the fd again (`docs/kqueue.md` in
+/// the repository has the kernels' source lines).
+/// pipeloop's own ends hold those reports back, because they say when
+/// they used a direction up.
+///
 /// # Deregister before closing
 ///
 /// pipeloop's own sources end their registrations when dropped; a
@@ -33,8 +41,8 @@ use crate::{Interest, Registry, Token};
 /// | | the closed fd's token | its fd number, reused |
 /// |---|---|---|
 /// | epoll | keeps being reported for as long as another fd (a `dup`, a forked child's copy) keeps the same open file alive; nothing once the last one closes | can be registered; the old registration can no longer be removed |
-/// | poll(2) | nothing: poll(2) says the fd is invalid and the entry is dropped (logged at `debug`) | until that happens, poll(2) polls **the new file and reports it under the old token and interest**; registering the new file replaces the stale entry, but a new fd for the *same* file (a pipe's other end, the same file opened again) is refused with `AlreadyExists` until the entry is dropped |
-/// | kqueue | nothing: the kernel drops the fd's filters when it is closed | can be registered (the stale record is replaced) |
+/// | poll(2) | nothing: poll(2) says the fd is invalid and the entry is dropped (logged at `debug`) | until that happens, poll(2) polls **the new file and reports it under the old token and interest**; registering the new file replaces the stale entry, but a new fd for the *same* file (a pipe's other end, the same file opened again) is refused with `AlreadyExists` until the entry is dropped. The backend tells files apart by `fstat`'s device and inode, which only Linux and FreeBSD make unique for pipes: NetBSD and OpenBSD give every pipe inode 0, macOS and DragonFly reuse numbers; there **any other pipe counts as the same file** |
+/// | kqueue | nothing: the kernel drops the fd's filters when it is closed | can be registered (the stale record is replaced: the backend asks the kernel whether the record's filters still exist) |
 ///
 /// None of this is detected per event, which would cost a syscall per event
 /// on poll(2). Deregister first, or wrap the fd in a type whose `Drop`

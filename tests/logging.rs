@@ -257,6 +257,12 @@ fn a_short_read_through_a_clone_while_register_finishes_rearms() {
 /// are released now.
 #[test]
 fn logging_a_replaced_stale_entry_happens_outside_the_ends_lock() {
+    if cfg!(any(target_os = "netbsd", target_os = "openbsd")) {
+        // Every pipe has inode 0 there, so poll(2) cannot see that the
+        // number names another file, and this path is never taken (the
+        // limit `SourceFd`'s docs state).
+        return;
+    }
     let _serial = serial();
     install_logger();
     let poll = Poll::with_backend(Backend::Poll).unwrap();

@@ -65,7 +65,15 @@ impl<T: Copy> FdMap<T> {
 /// new file, as epoll does.
 ///
 /// It cannot tell two files that share an inode apart: a pipe's two ends,
-/// or the anonymous-inode files (eventfd, timerfd, signalfd) on Linux.
+/// or the anonymous-inode files (eventfd, timerfd, signalfd) on Linux. And
+/// only Linux and FreeBSD give each pipe a lasting, unique inode: NetBSD and
+/// OpenBSD leave `st_dev` and `st_ino` 0 for every pipe (`pipe_stat`: "Left
+/// as 0"), macOS hashes the kernel address (reused after free), DragonFly
+/// numbers the pipe (both ends alike) and keeps the number when it recycles
+/// the pipe (docs/kqueue.md, row b). There an equal `FileId` says nothing,
+/// and the poll(2) backend takes the record as still the fd's: the limit is
+/// documented on `SourceFd`. The kqueue backend does not use it: it asks
+/// the kernel instead.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct FileId {
     dev: u64,

@@ -88,7 +88,7 @@ pub(crate) struct Core<K: Kernel> {
     pub(super) watched: AtomicUsize,
     /// Idents for `EVFILT_USER` wakers: a namespace of their own, not fds.
     #[cfg_attr(not(any(pipeloop_evfilt_user, test)), allow(dead_code))]
-    next_user_ident: AtomicUsize,
+    pub(super) next_user_ident: AtomicUsize,
 }
 
 impl<K: Kernel> std::fmt::Debug for Core<K> {
@@ -256,7 +256,7 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Submits changes that all ask for receipts, and returns their errnos.
-    fn receipts(&self, list: &[K::Raw]) -> io::Result<[i32; MAX_STEPS]> {
+    pub(super) fn receipts(&self, list: &[K::Raw]) -> io::Result<[i32; MAX_STEPS]> {
         let c = K::C;
         let mut out = [MaybeUninit::uninit(); MAX_STEPS];
         let n = self
@@ -550,56 +550,6 @@ impl<K: Kernel> Core<K> {
         if st.fds.get(fd).is_some_and(|slot| slot.id == id) {
             self.remove(&mut st, fd);
         }
-    }
-
-}
-
-/// Wakers' `EVFILT_USER` events (OpenBSD's waker is a pipe instead).
-#[cfg_attr(not(any(pipeloop_evfilt_user, test)), allow(dead_code))]
-impl<K: Kernel> Core<K> {
-    /// Adds an `EVFILT_USER` event for a waker; returns its ident.
-    pub(crate) fn add_user(&self, token: Token) -> io::Result<usize> {
-        let c = K::C;
-        let ident = self.next_user_ident.fetch_add(1, Ordering::Relaxed);
-        let add = K::to_raw(&Kev {
-            ident,
-            filter: c.evfilt_user,
-            flags: c.ev_add | c.ev_clear | c.ev_receipt,
-            udata: token.0,
-            ..Kev::default()
-        });
-        match self.receipts(&[add])?[0] {
-            0 => Ok(ident),
-            errno => Err(os_error(errno)),
-        }
-    }
-
-    /// Triggers a waker's `EVFILT_USER` event: one system call. With a
-    /// receipt and room for it, so that the call never scans (and steals a
-    /// poller's events) and a failure is never written past the list
-    /// (DragonFly writes errors without checking the room).
-    pub(crate) fn trigger_user(&self, ident: usize) -> io::Result<()> {
-        let trigger = K::to_raw(&Kev {
-            ident,
-            filter: K::C.evfilt_user,
-            flags: K::C.ev_receipt,
-            fflags: K::C.note_trigger,
-            ..Kev::default()
-        });
-        match self.receipts(&[trigger])?[0] {
-            0 => Ok(()),
-            errno => Err(os_error(errno)),
-        }
-    }
-
-    pub(crate) fn delete_user(&self, ident: usize) {
-        let delete = K::to_raw(&Kev {
-            ident,
-            filter: K::C.evfilt_user,
-            flags: K::C.ev_delete | K::C.ev_receipt,
-            ..Kev::default()
-        });
-        let _ = self.receipts(&[delete]);
     }
 }
 

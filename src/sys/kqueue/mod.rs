@@ -48,6 +48,8 @@ mod fake;
 mod plan;
 #[cfg(test)]
 mod tests;
+#[cfg(any(pipeloop_kqueue, test))]
+mod user;
 
 #[cfg(pipeloop_kqueue)]
 pub(crate) use real::*;
