@@ -32,8 +32,11 @@
 //!   no need to read again just to see `WouldBlock`, which saves a syscall per
 //!   message. A short write likewise proves the pipe was full.
 //!
-//! This holds on every backend; on poll(2), where edges are emulated,
-//! `Sender` and `Receiver` re-arm themselves in exactly these cases. Only a
+//! This holds on every backend. `Sender` and `Receiver` tell the backend
+//! when these cases happen: poll(2) emulates edges with it, and kqueue uses
+//! it to hold back what its kernels report beyond the contract (most of
+//! them report a pipe again after every read that leaves bytes; see
+//! `docs/kqueue.md`). On epoll it costs one load and a branch. Only a
 //! read into an empty buffer (which returns 0 and says nothing) or one that
 //! returns 0 at end of file (nothing more can arrive) does not count.
 //!
