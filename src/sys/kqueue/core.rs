@@ -516,8 +516,11 @@ impl<K: Kernel> Core<K> {
 
     /// The source of the registration (`fd`, `id`) used `direction` up: its
     /// next event is news again. If one was held back meanwhile, the kernel
-    /// is asked again (`EV_ENABLE` runs the filter on every OS): a write
-    /// between the source's last read and this call may be what was held.
+    /// is asked again: a write between the source's last read and this call
+    /// may be what was held. The asking is an `EV_ADD` of the same filter,
+    /// which re-runs it on every OS (`EV_ENABLE` would not on OpenBSD, which
+    /// re-runs only a disabled knote's), keeps its mode and creates nothing:
+    /// the fd is open, since its end releases this record before closing.
     fn rearm(&self, fd: RawFd, id: u64, direction: Interest) {
         let mut st = self.lock();
         let Some(mut slot) = st.fds.get(fd).filter(|s| s.id == id) else {
@@ -539,8 +542,8 @@ impl<K: Kernel> Core<K> {
         st.fds.set(fd, slot);
         for bit in [READ, WRITE] {
             if ask & bit != 0 {
-                let enable = slot.change(fd, bit, K::C.ev_enable, &K::C);
-                self.queue(&mut st, enable);
+                let ask = slot.change(fd, bit, K::C.ev_add | slot.mode(&K::C), &K::C);
+                self.queue(&mut st, ask);
             }
         }
     }

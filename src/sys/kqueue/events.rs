@@ -195,6 +195,10 @@ impl<K: Kernel> Core<K> {
             return;
         }
         slot.write_closed = true;
+        // A queued ask for the write filter would re-create it.
+        let write = K::C.evfilt_write;
+        st.pending
+            .retain(|k| !(k.ident == fd as usize && k.filter == write));
         let delete = slot.change(fd, WRITE, K::C.ev_delete, &K::C);
         self.queue(st, delete);
         if !slot.interest.is_edge() && !slot.interest.is_oneshot() {

@@ -63,6 +63,11 @@ pub(super) struct Os {
     pub(super) write_on_read_end: Reverse,
     /// An error entry keeps the change's flags besides `EV_ERROR` (xnu).
     error_keeps_flags: bool,
+    /// Any change to an existing knote re-runs its filter (FreeBSD, xnu,
+    /// NetBSD, DragonFly); on OpenBSD only `EV_ADD` and the `EV_ENABLE` of a
+    /// disabled knote do (`kqueue_register`: `if ((kev->flags & EV_ENABLE)
+    /// && (kn->kn_status & KN_DISABLED))`).
+    touch_reevaluates: bool,
     /// `EV_RECEIPT` is understood.
     receipts: bool,
     /// An error or receipt with no room left is written past the event
@@ -78,6 +83,7 @@ pub(super) const FREEBSD_OS: Os = Os {
     stale_eof_data: true,
     write_on_read_end: Reverse::Writable,
     error_keeps_flags: false,
+    touch_reevaluates: true,
     receipts: true,
     overflows: false,
 };
@@ -90,6 +96,7 @@ pub(super) const MACOS: Os = Os {
     stale_eof_data: false,
     write_on_read_end: Reverse::QuietUntilEof,
     error_keeps_flags: true,
+    touch_reevaluates: true,
     receipts: true,
     overflows: false,
 };
@@ -102,6 +109,7 @@ pub(super) const NETBSD_OS: Os = Os {
     stale_eof_data: false,
     write_on_read_end: Reverse::Refused(libc::EINVAL),
     error_keeps_flags: false,
+    touch_reevaluates: true,
     receipts: true,
     overflows: false,
 };
@@ -114,6 +122,7 @@ pub(super) const OPENBSD: Os = Os {
     stale_eof_data: false,
     write_on_read_end: Reverse::Writable,
     error_keeps_flags: false,
+    touch_reevaluates: false,
     receipts: true,
     overflows: false,
 };
@@ -126,6 +135,7 @@ pub(super) const DRAGONFLY: Os = Os {
     stale_eof_data: false,
     write_on_read_end: Reverse::Writable,
     error_keeps_flags: false,
+    touch_reevaluates: true,
     receipts: true,
     overflows: true,
 };
@@ -373,10 +383,12 @@ impl World {
             return Ok(());
         }
         let k = &mut self.knotes[i];
-        if ch.flags & C.ev_add != 0 {
+        let added = ch.flags & C.ev_add != 0;
+        if added {
             // The mode stays as created; the token is updated.
             k.udata = ch.udata;
         }
+        let enabled = ch.flags & C.ev_enable != 0 && k.disabled;
         if ch.flags & C.ev_enable != 0 {
             k.disabled = false;
         } else if ch.flags & C.ev_disable != 0 {
@@ -386,7 +398,8 @@ impl World {
             k.triggered = true;
         }
         let k = &self.knotes[i];
-        if !k.disabled && self.filter(os, k).is_some() {
+        let asked = added || enabled || os.touch_reevaluates || k.filter == C.evfilt_user;
+        if asked && !k.disabled && self.filter(os, k).is_some() {
             self.knotes[i].active = true;
         }
         Ok(())

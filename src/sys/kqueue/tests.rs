@@ -160,6 +160,29 @@ fn edge_reports_once_until_a_short_read_even_where_reads_wake_the_reader() {
     }
 }
 
+/// Item 1: A write that lands between a reader's last (short) read and its
+/// re-arm, and whose event a poll in another thread held back, is reported
+/// once the re-arm asks the kernel again. `EV_ENABLE` would not do: OpenBSD
+/// re-runs the filter only for a disabled knote; `EV_ADD` re-runs it on
+/// every OS.
+#[test]
+fn a_write_held_back_before_the_rearm_is_reported_after_it() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(r, 1, Interest::READABLE).unwrap();
+        rig.fake().write(w, 10);
+        assert_eq!(rig.wait(), ["1:r"], "[{}]", os.name);
+        // The reader's short read, before it gets to report it...
+        assert_eq!(rig.fake().read(r, 100), 10);
+        // ...a write, and a poll on another thread, which holds it back.
+        rig.fake().write(w, 5);
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] held back", os.name);
+        rig.regs[0].rearm(Interest::READABLE);
+        assert_eq!(rig.now(), ["1:r"], "[{}] after the re-arm", os.name);
+    }
+}
+
 /// Item 1: After end of file is reported, reads that come back short do not
 /// report it again: that event is the last one (on xnu a registered
 /// receiver otherwise reports end of file after every read).
