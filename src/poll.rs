@@ -109,8 +109,20 @@ impl FromStr for Backend {
 
 /// Waits for readiness events on registered sources.
 ///
-/// A `Poll` owns the backend's kernel object (an epoll fd, or the poll(2)
-/// table); its [`Registry`] adds and removes sources, from any thread.
+/// A `Poll` owns the backend's kernel object (an epoll fd, a kqueue, or the
+/// poll(2) table); its [`Registry`] adds and removes sources, from any
+/// thread.
+///
+/// # After `fork`
+///
+/// A `Poll` belongs to the process that made it; make a new one in a forked
+/// child. What the child's copy does differs by backend: a kqueue is not
+/// inherited at all, so on kqueue every call in the child fails (an error of
+/// kind `Other`) and dropping it closes nothing (the number may name
+/// another file there); an epoll instance is shared with the parent, so
+/// changes the child makes change the parent's registrations (though
+/// dropping a registered pipe end in the child leaves them alone); the
+/// poll(2) table is a private copy.
 ///
 /// # Examples
 ///
@@ -143,7 +155,8 @@ impl Poll {
     /// `PIPELOOP_BACKEND` names.
     ///
     /// Without `PIPELOOP_BACKEND`, a backend the running kernel turns out not
-    /// to support (kqueue on NetBSD before 10) is passed over for the next
+    /// to support (kqueue on NetBSD before 10, or on a kernel without
+    /// `EV_RECEIPT`) is passed over for the next
     /// best; the choice is logged at `debug` level. A backend named in
     /// `PIPELOOP_BACKEND` is never replaced by another.
     ///
