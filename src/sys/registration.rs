@@ -13,7 +13,9 @@
 //!   (`WouldBlock` or a short transfer), so that it can re-arm it.
 //! - **kqueue** drops an fd's filters when that fd is closed, but the
 //!   backend's own record of which filters the fd has (how it tells
-//!   `AlreadyExists` from `NotFound`) must go too.
+//!   `AlreadyExists` from `NotFound`) must go too. And like poll(2) it hears
+//!   when an edge-triggered direction was used up: its kernels report more
+//!   than epoll's edges, and the backend holds the rest back until then.
 //!
 //! Each backend hands back a [`Registration`] for that: it refers to its
 //! backend weakly, so it never keeps a dropped `Poll`'s fds open.
