@@ -23,6 +23,23 @@ use crate::{Interest, Registry, Token};
 /// is reported once and then stays quiet. Level and oneshot registrations
 /// need nothing extra.
 ///
+/// # Interest is passed through
+///
+/// pipeloop does not know what a raw fd is, so a `SourceFd` hands the
+/// interest to the backend unchanged. For a pipe end registered for the
+/// direction it cannot do, that means different events on each system:
+///
+/// | backend, system | interest in a pipe end's other direction |
+/// |---|---|
+/// | epoll or poll(2), Linux | accepted, never reported |
+/// | kqueue, FreeBSD and OpenBSD | a read end is reported writable: both ends are opened read-write, with a small buffer the other way |
+/// | kqueue, NetBSD | refused: `EVFILT_WRITE` on a read end is `EINVAL` |
+/// | kqueue, macOS | an `EV_EOF` event, as if the peer were gone |
+///
+/// pipeloop's own [`pipe::Sender`](crate::pipe::Sender) and
+/// [`pipe::Receiver`](crate::pipe::Receiver) avoid this: they register only
+/// their own direction (see the [`pipe` module](crate::pipe#interest)).
+///
 /// # Deregister before closing
 ///
 /// pipeloop's own sources end their registrations when dropped; a
