@@ -102,6 +102,20 @@ impl Interest {
         }
     }
 
+    /// The directions of `self` that are also in `directions`, in `self`'s
+    /// mode (`directions`' mode is ignored).
+    ///
+    /// Returns `None` if they share no direction. What a pipe end registers:
+    /// see `pipe::direction`.
+    pub(crate) const fn keep(self, directions: Interest) -> Option<Interest> {
+        let left = self.bits() & ((directions.bits() & DIRECTIONS) | MODES);
+        if left & DIRECTIONS == 0 {
+            None
+        } else {
+            Some(Interest::from_bits(left))
+        }
+    }
+
     /// The same directions, edge-triggered (the default).
     #[must_use]
     pub const fn edge(self) -> Interest {

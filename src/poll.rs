@@ -353,8 +353,16 @@ impl Registry {
     /// The trigger mode rides in `interests` (edge unless
     /// [`level`](Interest::level) or [`oneshot`](Interest::oneshot)).
     ///
+    /// A pipe end registers only its own direction (readable for a
+    /// [`Receiver`](crate::pipe::Receiver), writable for a
+    /// [`Sender`](crate::pipe::Sender)): the others are dropped from
+    /// `interests`, the mode kept. Unlike mio, which passes the interest
+    /// through; see the [`pipe` module](crate::pipe#interest) for why.
+    ///
     /// # Errors
     ///
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) if `source` is a pipe
+    /// end and `interests` has none of its directions (checked first);
     /// [`AlreadyExists`](io::ErrorKind::AlreadyExists) if the source is
     /// already registered here; `EBADF` for a closed or invalid fd; other OS
     /// errors as the backend reports them (epoll refuses regular files with
@@ -367,12 +375,16 @@ impl Registry {
     }
 
     /// Replaces the token and interest of a registered source, and re-arms a
-    /// oneshot registration.
+    /// oneshot registration. A pipe end takes only its own direction, as in
+    /// [`register`](Registry::register).
     ///
     /// # Errors
     ///
-    /// [`NotFound`](io::ErrorKind::NotFound) if the source is not registered
-    /// here; `EBADF` for a closed or invalid fd.
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) if `source` is a pipe
+    /// end and `interests` has none of its directions (checked first; the
+    /// registration stays as it was); [`NotFound`](io::ErrorKind::NotFound)
+    /// if the source is not registered here; `EBADF` for a closed or
+    /// invalid fd.
     pub fn reregister<S>(&self, source: &mut S, token: Token, interests: Interest) -> io::Result<()>
     where
         S: Source + ?Sized,

@@ -199,7 +199,10 @@ pub fn name(signal: libc::c_int) -> Option<&'static str> {
 /// pending: a signal whose flag `pending()` already took can leave its byte
 /// in the pipe (the price of never losing one). Register it for [`Interest::READABLE`](crate::Interest::READABLE) (any
 /// mode); `pending()` drains what makes it readable, so in edge mode call it
-/// on every event.
+/// on every event. It is registered as its pipe's [`Receiver`] is: other
+/// directions are dropped, and an interest without readable is
+/// [`InvalidInput`](io::ErrorKind::InvalidInput) (see the
+/// [`pipe` module](crate::pipe#interest)).
 pub struct Signals {
     /// The pipe's read end: what is registered.
     receiver: Receiver,

@@ -31,6 +31,24 @@ use crate::{Interest, Registry, Token};
 /// pipeloop's own ends hold those reports back, because they say when
 /// they used a direction up.
 ///
+/// # Interest is passed through
+///
+/// pipeloop does not know what a raw fd is, so a `SourceFd` hands the
+/// interest to the backend unchanged. For a pipe end registered for the
+/// direction it cannot do, that means different events on each system:
+///
+/// | backend, system | interest in a pipe end's other direction |
+/// |---|---|
+/// | epoll or poll(2), Linux | accepted, never reported |
+/// | kqueue, FreeBSD and OpenBSD | a read end is reported writable: both ends are opened read-write, with a small buffer the other way |
+/// | kqueue, DragonFly | both directions are real: its pipes are full-duplex |
+/// | kqueue, NetBSD | depends on the release: refused (`EINVAL`), quiet until end of file, or never reported |
+/// | kqueue, macOS | quiet until the pipe closes, then an `EV_EOF` event |
+///
+/// pipeloop's own [`pipe::Sender`](crate::pipe::Sender) and
+/// [`pipe::Receiver`](crate::pipe::Receiver) avoid this: they register only
+/// their own direction (see the [`pipe` module](crate::pipe#interest)).
+///
 /// # Deregister before closing
 ///
 /// pipeloop's own sources end their registrations when dropped; a

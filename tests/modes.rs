@@ -4,13 +4,13 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 
 use pipeloop::{Events, Interest, SourceFd, Token, pipe};
 use util::{
-    Expect, assert_would_block, drain, expect_events, expect_no_event_for, expect_no_events, fill,
-    for_each_backend, poll_tokens,
+    Expect, assert_error_kind, assert_would_block, drain, expect_events, expect_no_event_for,
+    expect_no_events, fill, for_each_backend, poll_tokens,
 };
 
 const SENDER: usize = 0;
@@ -215,21 +215,12 @@ fn reregister_replaces_token_and_interest() {
         sender.write_all(b"x").unwrap();
         expect_events(poll, &mut events, &[Expect::readable(1)]);
 
-        // A receiver is never writable; the new interest is level-triggered
-        // readable under a new token.
+        // The new interest is level-triggered readable under a new token.
         poll.registry()
-            .reregister(
-                &mut receiver,
-                Token(2),
-                Interest::WRITABLE | Interest::READABLE.level(),
-            )
+            .reregister(&mut receiver, Token(2), Interest::READABLE.level())
             .unwrap();
         for _ in 0..3 {
-            poll.poll(&mut events, Some(util::PATIENCE)).unwrap();
-            let got: Vec<_> = events
-                .iter()
-                .map(|e| (e.token().0, e.is_readable()))
-                .collect();
+            let got = poll_readable(poll, &mut events);
             assert_eq!(got, [(2, true)], "only the new token, every poll");
         }
         drain(&receiver);
@@ -241,16 +232,29 @@ fn reregister_replaces_token_and_interest() {
     });
 }
 
+/// A sender only writes: reregistering it for readable is refused and
+/// leaves it as it was; writable under a new token is taken.
 #[test]
-fn reregister_can_switch_direction_on_a_sender() {
+fn reregister_cannot_switch_a_sender_to_readable() {
     for_each_backend(|poll| {
-        let (mut sender, _receiver) = pipe::new().unwrap();
-        // A write end never becomes readable.
+        let (mut sender, receiver) = pipe::new().unwrap();
         poll.registry()
-            .register(&mut sender, Token(SENDER), Interest::READABLE)
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE)
             .unwrap();
         let mut events = Events::with_capacity(8);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+
+        assert_error_kind(
+            poll.registry()
+                .reregister(&mut sender, Token(7), Interest::READABLE),
+            ErrorKind::InvalidInput,
+        );
+        // Still edge under the old token: not re-armed by the failed call,
+        // and reported again once the pipe was full and room is made.
         expect_no_events(poll, &mut events);
+        fill(&sender);
+        drain(&receiver);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
 
         poll.registry()
             .reregister(&mut sender, Token(7), Interest::WRITABLE)
@@ -258,6 +262,197 @@ fn reregister_can_switch_direction_on_a_sender() {
         expect_events(poll, &mut events, &[Expect::writable(7)]);
         expect_no_events(poll, &mut events);
     });
+}
+
+/// pipe/mod.rs, "Interest": a receiver cannot be registered for writable
+/// alone, in any mode; nothing is registered, so the right interest can
+/// then be.
+#[test]
+fn a_receiver_registered_for_writable_only_is_invalid_input() {
+    for_each_backend(|poll| {
+        let (_sender, mut receiver) = pipe::new().unwrap();
+        for interest in [
+            Interest::WRITABLE,
+            Interest::WRITABLE.level(),
+            Interest::WRITABLE.oneshot(),
+        ] {
+            let err = poll
+                .registry()
+                .register(&mut receiver, Token(RECEIVER), interest)
+                .expect_err("a receiver registered for writable");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{interest:?}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("Receiver") && text.contains("READABLE"),
+                "names the end and what to register: {text}"
+            );
+        }
+        poll.registry()
+            .register(&mut receiver, Token(RECEIVER), Interest::READABLE)
+            .expect("nothing was registered by the refused calls");
+    });
+}
+
+#[test]
+fn a_sender_registered_for_readable_only_is_invalid_input() {
+    for_each_backend(|poll| {
+        let (mut sender, _receiver) = pipe::new().unwrap();
+        for interest in [
+            Interest::READABLE,
+            Interest::READABLE.level(),
+            Interest::READABLE.oneshot(),
+        ] {
+            let err = poll
+                .registry()
+                .register(&mut sender, Token(SENDER), interest)
+                .expect_err("a sender registered for readable");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{interest:?}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("Sender") && text.contains("WRITABLE"),
+                "names the end and what to register: {text}"
+            );
+        }
+        poll.registry()
+            .register(&mut sender, Token(SENDER), Interest::WRITABLE)
+            .expect("nothing was registered by the refused calls");
+    });
+}
+
+/// Priority is not a pipe direction: alone it is refused, with a
+/// direction of the end it is dropped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn priority_on_a_pipe_end_is_dropped_or_invalid_input() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) = pipe::new().unwrap();
+        assert_error_kind(
+            poll.registry()
+                .register(&mut receiver, Token(RECEIVER), Interest::PRIORITY),
+            ErrorKind::InvalidInput,
+        );
+        assert_error_kind(
+            poll.registry()
+                .register(&mut sender, Token(SENDER), Interest::PRIORITY),
+            ErrorKind::InvalidInput,
+        );
+        poll.registry()
+            .register(
+                &mut receiver,
+                Token(RECEIVER),
+                Interest::PRIORITY | Interest::READABLE.level(),
+            )
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        sender.write_all(b"pri").unwrap();
+        for _ in 0..3 {
+            let got = poll_readable(poll, &mut events);
+            assert_eq!(got, [(RECEIVER, true)], "level readable, every poll");
+        }
+    });
+}
+
+/// A failed reregister changes nothing: the level registration under the
+/// old token is still reported on every poll.
+#[test]
+fn a_refused_reregister_keeps_the_old_token_and_mode() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) =
+            util::registered_pipe(poll, RECEIVER, Interest::READABLE.level());
+        let mut events = Events::with_capacity(8);
+        for interest in [Interest::WRITABLE, Interest::WRITABLE.oneshot()] {
+            assert_error_kind(
+                poll.registry()
+                    .reregister(&mut receiver, Token(9), interest),
+                ErrorKind::InvalidInput,
+            );
+        }
+        sender.write_all(b"kept").unwrap();
+        for _ in 0..3 {
+            let got = poll_readable(poll, &mut events);
+            assert_eq!(got, [(RECEIVER, true)], "old token, level: every poll");
+        }
+        assert_eq!(drain(&receiver), b"kept");
+        expect_no_events(poll, &mut events);
+    });
+}
+
+/// `READABLE | WRITABLE` on a receiver registers as `READABLE`, edge: one
+/// report per new write, never writable, and nothing more until used up.
+#[test]
+fn readable_and_writable_on_a_receiver_works_like_readable() {
+    for_each_backend(|poll| {
+        let (mut sender, mut receiver) =
+            util::registered_pipe(poll, RECEIVER, Interest::READABLE | Interest::WRITABLE);
+        let mut events = Events::with_capacity(8);
+        expect_no_events(poll, &mut events);
+        for round in 0..3u8 {
+            sender.write_all(&[round]).unwrap();
+            let got = poll_readable(poll, &mut events);
+            assert_eq!(got, [(RECEIVER, true)], "round {round}");
+            assert!(events.iter().all(|e| !e.is_writable()), "{events:?}");
+            let mut buf = [0u8; 8];
+            assert_eq!(receiver.read(&mut buf).unwrap(), 1, "a short read");
+            expect_no_events(poll, &mut events);
+        }
+    });
+}
+
+/// `READABLE | WRITABLE` on a sender registers as `WRITABLE`: the reader
+/// gone is the same event as for `WRITABLE` alone.
+#[test]
+fn readable_and_writable_on_a_sender_works_like_writable() {
+    for_each_backend(|poll| {
+        let (mut sender, receiver) = pipe::new().unwrap();
+        poll.registry()
+            .register(
+                &mut sender,
+                Token(SENDER),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        expect_events(poll, &mut events, &[Expect::writable(SENDER)]);
+        expect_no_events(poll, &mut events);
+        drop(receiver);
+        let closed = Expect {
+            error: Some(true),
+            write_closed: Some(true),
+            readable: Some(false),
+            ..Expect::writable(SENDER)
+        };
+        expect_events(poll, &mut events, &[closed]);
+    });
+}
+
+/// The mode rides along when a direction is dropped: with the writable
+/// part dropped, `WRITABLE | READABLE.level()` is level readable, reported
+/// on every poll.
+#[test]
+fn writable_or_level_readable_on_a_receiver_stays_level() {
+    for_each_backend(|poll| {
+        let interest = Interest::WRITABLE | Interest::READABLE.level();
+        let (mut sender, receiver) = util::registered_pipe(poll, RECEIVER, interest);
+        let mut events = Events::with_capacity(8);
+        sender.write_all(b"level").unwrap();
+        for _ in 0..3 {
+            let got = poll_readable(poll, &mut events);
+            assert_eq!(got, [(RECEIVER, true)], "level: every poll");
+        }
+        assert_eq!(drain(&receiver), b"level");
+        expect_no_events(poll, &mut events);
+    });
+}
+
+/// Polls once (waiting up to `PATIENCE`) and returns each event's token and
+/// whether it was readable: one poll, for claims about every poll.
+#[track_caller]
+fn poll_readable(poll: &mut pipeloop::Poll, events: &mut Events) -> Vec<(usize, bool)> {
+    poll.poll(events, Some(util::PATIENCE)).expect("poll");
+    events
+        .iter()
+        .map(|e| (e.token().0, e.is_readable()))
+        .collect()
 }
 
 #[test]

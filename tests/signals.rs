@@ -253,6 +253,28 @@ fn forbidden_and_invalid_signals_are_rejected_and_nothing_is_installed() {
     );
 }
 
+/// `Signals` registers as its pipe's receiver does (pipe/mod.rs,
+/// "Interest"): writable alone is refused, writable with readable is
+/// dropped.
+fn signals_register_only_readable() {
+    for_each_backend(|poll| {
+        let mut signals = Signals::new(&[libc::SIGUSR2]).unwrap();
+        let refused = poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::WRITABLE);
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidInput);
+        poll.registry()
+            .register(
+                &mut signals,
+                SIGNALS,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .expect("writable dropped, readable registered");
+        raise(libc::SIGUSR2);
+        assert_eq!(wait_for(poll, &mut signals, libc::SIGUSR2), [libc::SIGUSR2]);
+    });
+}
+
 fn the_pipe_fds_are_close_on_exec_and_non_blocking() {
     let before: HashSet<_> = open_fds();
     let signals = Signals::new(&[libc::SIGUSR1]).unwrap();
@@ -658,6 +680,10 @@ fn main() {
         (
             "forbidden_and_invalid_signals_are_rejected_and_nothing_is_installed",
             forbidden_and_invalid_signals_are_rejected_and_nothing_is_installed,
+        ),
+        (
+            "signals_register_only_readable",
+            signals_register_only_readable,
         ),
         (
             "the_pipe_fds_are_close_on_exec_and_non_blocking",

@@ -67,18 +67,20 @@ fn register_from_another_thread_wakes_a_blocked_poll() {
     });
 }
 
-/// A sender registered for readable (which a write end never is) is
-/// switched to writable under a new token while the poll is blocked.
+/// A sender whose oneshot registration was used up is armed again, under a
+/// new token, while the poll is blocked.
 #[test]
 fn reregister_from_another_thread_takes_effect_during_a_blocked_poll() {
     for_each_backend(|poll| {
         let (mut sender, _receiver) = pipe::new().unwrap();
         poll.registry()
-            .register(&mut sender, Token(1), Interest::READABLE)
+            .register(&mut sender, Token(1), Interest::WRITABLE.oneshot())
             .unwrap();
         let registry = poll.registry().try_clone().unwrap();
         let poller = Poller::current();
         let mut events = Events::with_capacity(8);
+        expect_events(poll, &mut events, &[Expect::writable(1)]);
+        expect_no_events(poll, &mut events);
 
         let _sender = thread::scope(|s| {
             let other = s.spawn(move || {

@@ -2,7 +2,7 @@
 //!
 //! [`new`] makes a pipe whose ends are non-blocking and close-on-exec, as a
 //! [`Sender`] (the write end) and a [`Receiver`] (the read end). Both are
-//! [`Source`](crate::event::Source)s, implement [`Read`]/[`Write`] (also through `&`), convert to
+//! [`Source`]s, implement [`Read`]/[`Write`] (also through `&`), convert to
 //! and from [`OwnedFd`], and can be made from the pipes of a
 //! [`std::process::Child`] or from [`std::io::pipe`].
 //!
@@ -19,6 +19,44 @@
 //! `is_writable` say whether bytes or room are there, so an empty pipe whose
 //! writer is gone is *not* readable: check `is_read_closed` too (a read then
 //! returns 0 at once).
+//!
+//! # Interest
+//!
+//! An end is registered for its own direction only: a [`Receiver`] for
+//! readable, a [`Sender`] for writable. Other directions (and
+//! `Interest::PRIORITY` on Linux) are dropped before the interest reaches
+//! the backend, the mode kept: `READABLE | WRITABLE` registers a receiver as
+//! `READABLE`. An interest with none of the end's directions (a receiver
+//! registered for `WRITABLE`) is [`InvalidInput`](io::ErrorKind::InvalidInput),
+//! and a refused `reregister` leaves the registration as it was. mio passes
+//! the interest through, and each OS does something else with the other
+//! direction (see [`SourceFd`](crate::SourceFd), which passes it through
+//! too); never asking for it keeps the events the same everywhere.
+//!
+//! ```
+//! use pipeloop::{Events, Interest, Poll, Token};
+//! use std::io::{ErrorKind, Write};
+//!
+//! let mut poll = Poll::new()?;
+//! let (mut sender, mut receiver) = pipeloop::pipe::new()?;
+//! let registry = poll.registry();
+//!
+//! // A receiver never writes: writable alone is refused.
+//! let refused = registry.register(&mut receiver, Token(0), Interest::WRITABLE);
+//! assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidInput);
+//!
+//! // With readable, writable is dropped and the level mode kept.
+//! let interest = Interest::WRITABLE | Interest::READABLE.level();
+//! registry.register(&mut receiver, Token(0), interest)?;
+//! sender.write_all(b"x")?;
+//! let mut events = Events::with_capacity(4);
+//! for _ in 0..2 {
+//!     poll.poll(&mut events, None)?; // level: reported on every poll
+//!     let event = events.iter().next().unwrap();
+//!     assert!(event.is_readable() && !event.is_writable());
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! # Edge mode and the short-read guarantee
 //!
@@ -140,12 +178,14 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
+mod direction;
 mod end;
 
+use direction::Direction;
 use end::{End, nonblocking_end};
 
-use crate::event::delegate_source;
-use crate::{Interest, sys};
+use crate::event::Source;
+use crate::{Interest, Registry, Token, sys};
 
 /// The largest write that is atomic on a pipe (`PIPE_BUF`): 4096 on Linux,
 /// and POSIX's guaranteed minimum, 512, elsewhere.
@@ -298,7 +338,7 @@ macro_rules! common_impls {
             where
                 F: FnOnce() -> io::Result<T>,
             {
-                self.inner.try_io($direction, f)
+                self.inner.try_io($direction.interest(), f)
             }
 
             /// A second handle on the same end (`F_DUPFD_CLOEXEC`). It shares
@@ -344,7 +384,36 @@ macro_rules! common_impls {
             }
         }
 
-        delegate_source!($ty => inner);
+        /// Registers only the end's own direction: see the
+        /// [module documentation](self#interest).
+        impl Source for $ty {
+            // Unlike mio, which hands the interest to the kernel as it is:
+            // what the kernels do with the direction an end cannot do
+            // differs per OS (see `direction.rs`), so it never reaches them.
+            fn register(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interests: Interest,
+            ) -> io::Result<()> {
+                let interests = $direction.registrable(interests)?;
+                self.inner.register(registry, token, interests)
+            }
+
+            fn reregister(
+                &mut self,
+                registry: &Registry,
+                token: Token,
+                interests: Interest,
+            ) -> io::Result<()> {
+                let interests = $direction.registrable(interests)?;
+                self.inner.reregister(registry, token, interests)
+            }
+
+            fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+                self.inner.deregister(registry)
+            }
+        }
 
         impl AsFd for $ty {
             fn as_fd(&self) -> BorrowedFd<'_> {
@@ -402,8 +471,8 @@ macro_rules! common_impls {
     };
 }
 
-common_impls!(Sender, Interest::WRITABLE);
-common_impls!(Receiver, Interest::READABLE);
+common_impls!(Sender, Direction::Write);
+common_impls!(Receiver, Direction::Read);
 
 impl Sender {
     #[inline]

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
-use crate::ops::{H, Mode, Op, P, Side, W};
+use crate::ops::{Ask, H, Mode, Op, P, Side, W, Want};
 
 /// splitmix64's increment; also the step between case seeds.
 pub const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -19,6 +19,10 @@ const SEQUENCE_LEN: RangeInclusive<usize> = 10..=40;
 /// Chance (percent) that a registry op picks any handle instead of a
 /// fitting one, to exercise `AlreadyExists` and `NotFound`.
 const STRAY_PERCENT: u64 = 12;
+/// Chance (percent) that a (re)register asks for both directions, and
+/// again that it asks only for the one the end cannot do (`InvalidInput`).
+const ASK_BOTH_PERCENT: u64 = 8;
+const ASK_OTHER_PERCENT: u64 = 8;
 
 /// splitmix64 (Steele, Lea and Flood, 2014): tiny, well mixed, and its whole
 /// state is the seed, so one number names a case.
@@ -177,34 +181,40 @@ impl Shape {
         })
     }
 
+    /// A refused register (`Ask::Other`) leaves the handle unregistered.
     fn register(&mut self, rng: &mut Rng) -> Option<Op> {
         let i = self.pick(rng, |h| h.token.is_none())?;
         let token = self.token();
+        let want = want(rng);
         let handle = &mut self.handles[i];
-        handle.token = handle.token.or(Some(token));
-        let mode = Mode::ALL[rng.below(3)];
+        if want.ask != Ask::Other {
+            handle.token = handle.token.or(Some(token));
+        }
         Some(Op::Register {
             h: handle.h,
             token,
-            mode,
+            want,
         })
     }
 
     /// Half the time with the same token, half with a new one (after which
-    /// the old one must never be reported again).
+    /// the old one must never be reported again). A refused reregister
+    /// (`Ask::Other`) keeps the old token.
     fn reregister(&mut self, rng: &mut Rng) -> Option<Op> {
         let i = self.pick(rng, |h| h.token.is_some())?;
         let token = match self.handles[i].token {
             Some(old) if rng.percent(50) => old,
             _ => self.token(),
         };
+        let want = want(rng);
         let handle = &mut self.handles[i];
-        handle.token = handle.token.map(|_| token);
-        let mode = Mode::ALL[rng.below(3)];
+        if want.ask != Ask::Other {
+            handle.token = handle.token.map(|_| token);
+        }
         Some(Op::Reregister {
             h: handle.h,
             token,
-            mode,
+            want,
         })
     }
 
@@ -253,6 +263,18 @@ impl Shape {
             w: self.wakers.swap_remove(i),
         })
     }
+}
+
+/// Any mode; mostly the end's own direction, now and then both, or only
+/// the other.
+fn want(rng: &mut Rng) -> Want {
+    let ask = match rng.next_u64() % 100 {
+        n if n < ASK_BOTH_PERCENT => Ask::Both,
+        n if n < ASK_BOTH_PERCENT + ASK_OTHER_PERCENT => Ask::Other,
+        _ => Ask::Own,
+    };
+    let mode = Mode::ALL[rng.below(3)];
+    Want { ask, mode }
 }
 
 /// Mostly small, sometimes around a page, sometimes more than a pipe holds

@@ -5,7 +5,9 @@
 //! every backend this host has. Every poll is checked against a small model
 //! of the *documented* contract, not of what the code happens to do:
 //!
-//! - `src/pipe/mod.rs`, "Events": the flags of each end; "Edge mode and the
+//! - `src/pipe/mod.rs`, "Events": the flags of each end; "Interest": an end
+//!   registers only its own direction, an interest with none of them is
+//!   `InvalidInput` and changes nothing; "Edge mode and the
 //!   short-read guarantee": when an edge registration is re-armed, and that
 //!   the event saying closed is the last one; "Lifetimes": dropping a
 //!   registered end ends its registration, even while a clone keeps the

@@ -7,7 +7,7 @@ use std::fmt;
 use std::io::{self, ErrorKind};
 
 use crate::failure::{Failure, Kind};
-use crate::ops::{H, Mode, P, Side, W};
+use crate::ops::{Ask, H, Mode, P, Side, W, Want};
 
 /// The documented contract for the pipes, handles, registrations and wakers
 /// of one sequence.
@@ -98,8 +98,8 @@ impl fmt::Display for Gone {
 /// What a registry call does, for the model and the runner alike.
 #[derive(Clone, Copy, Debug)]
 pub enum Call {
-    Register(usize, Mode),
-    Reregister(usize, Mode),
+    Register(usize, Want),
+    Reregister(usize, Want),
     Deregister,
 }
 
@@ -150,11 +150,16 @@ impl Model {
         self.handles.insert(new, handle);
     }
 
-    /// Registry's docs: registering a registered source is
+    /// Registry's docs: an interest with none of a pipe end's directions
+    /// is `InvalidInput`, checked first; registering a registered source is
     /// `AlreadyExists`, reregistering or deregistering one that is not is
-    /// `NotFound`.
+    /// `NotFound`. (`Ask::Both` registers the end's own direction:
+    /// pipe/mod.rs, "Interest".)
     pub fn expected(&self, h: H, call: Call) -> Result<(), ErrorKind> {
         match (call, self.regs.contains_key(&h)) {
+            (Call::Register(_, want) | Call::Reregister(_, want), _) if want.ask == Ask::Other => {
+                Err(ErrorKind::InvalidInput)
+            }
             (Call::Register(..), true) => Err(ErrorKind::AlreadyExists),
             (Call::Register(..), false) | (_, true) => Ok(()),
             (_, false) => Err(ErrorKind::NotFound),
@@ -166,8 +171,8 @@ impl Model {
     pub fn apply(&mut self, h: H, call: Call) {
         let activity = self.pipes[&self.handles[&h].pipe].activity;
         let old = match call {
-            Call::Register(token, mode) | Call::Reregister(token, mode) => {
-                self.regs.insert(h, Reg::new(token, mode, activity))
+            Call::Register(token, want) | Call::Reregister(token, want) => {
+                self.regs.insert(h, Reg::new(token, want.mode, activity))
             }
             Call::Deregister => self.regs.remove(&h),
         };

@@ -52,18 +52,45 @@ pub enum Mode {
 
 impl Mode {
     pub const ALL: [Mode; 3] = [Mode::Edge, Mode::Level, Mode::Oneshot];
+}
 
-    /// The natural direction of `side` (receivers read, senders write), in
-    /// this mode.
+/// The directions a (re)register asks for, next to the end's own
+/// (pipe/mod.rs, "Interest": an end registers its own direction only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// The end's own direction: receivers read, senders write.
+    Own,
+    /// Readable and writable: the other direction is dropped, so the same
+    /// as `Own`.
+    Both,
+    /// Only the direction the end cannot do: `InvalidInput`, and nothing
+    /// changes.
+    Other,
+}
+
+/// What a (re)register asks for: which directions, in which mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Want {
+    pub ask: Ask,
+    pub mode: Mode,
+}
+
+impl Want {
+    /// The interest this names for an end on `side`.
     pub fn interest(self, side: Side) -> Interest {
-        let direction = match side {
-            Side::Sender => Interest::WRITABLE,
-            Side::Receiver => Interest::READABLE,
+        let (own, other) = match side {
+            Side::Sender => (Interest::WRITABLE, Interest::READABLE),
+            Side::Receiver => (Interest::READABLE, Interest::WRITABLE),
         };
-        match self {
-            Mode::Edge => direction,
-            Mode::Level => direction.level(),
-            Mode::Oneshot => direction.oneshot(),
+        let directions = match self.ask {
+            Ask::Own => own,
+            Ask::Both => own | other,
+            Ask::Other => other,
+        };
+        match self.mode {
+            Mode::Edge => directions,
+            Mode::Level => directions.level(),
+            Mode::Oneshot => directions.oneshot(),
         }
     }
 }
@@ -72,8 +99,8 @@ impl Mode {
 pub enum Op {
     NewPipe { pipe: P, sender: H, receiver: H },
     TryClone { of: H, new: H },
-    Register { h: H, token: usize, mode: Mode },
-    Reregister { h: H, token: usize, mode: Mode },
+    Register { h: H, token: usize, want: Want },
+    Reregister { h: H, token: usize, want: Want },
     Deregister { h: H },
     Write { h: H, len: usize },
     Read { h: H, len: usize },
@@ -93,7 +120,7 @@ pub fn render(ops: &[Op]) -> Vec<String> {
 /// `sides` remembers which end each handle is, so that an interest can be
 /// printed with the direction the runner uses.
 fn render_op(op: Op, sides: &mut HashMap<H, Side>) -> String {
-    let interest = |h: &H, mode: Mode| interest_text(sides.get(h).copied(), mode);
+    let interest = |h: &H, want: Want| interest_text(sides.get(h).copied(), want);
     match op {
         Op::NewPipe {
             pipe,
@@ -110,16 +137,16 @@ fn render_op(op: Op, sides: &mut HashMap<H, Side>) -> String {
             }
             format!("let {new} = {of}.try_clone();")
         }
-        Op::Register { h, token, mode } => {
+        Op::Register { h, token, want } => {
             format!(
                 "register(&mut {h}, Token({token}), {});",
-                interest(&h, mode)
+                interest(&h, want)
             )
         }
-        Op::Reregister { h, token, mode } => {
+        Op::Reregister { h, token, want } => {
             format!(
                 "reregister(&mut {h}, Token({token}), {});",
-                interest(&h, mode)
+                interest(&h, want)
             )
         }
         Op::Deregister { h } => format!("deregister(&mut {h});"),
@@ -133,12 +160,17 @@ fn render_op(op: Op, sides: &mut HashMap<H, Side>) -> String {
     }
 }
 
-fn interest_text(side: Option<Side>, mode: Mode) -> String {
-    let direction = match side {
-        Some(Side::Sender) => "Interest::WRITABLE",
-        _ => "Interest::READABLE",
+fn interest_text(side: Option<Side>, want: Want) -> String {
+    let (own, other) = match side {
+        Some(Side::Sender) => ("Interest::WRITABLE", "Interest::READABLE"),
+        _ => ("Interest::READABLE", "Interest::WRITABLE"),
     };
-    match mode {
+    let direction = match want.ask {
+        Ask::Own => own.to_string(),
+        Ask::Both => format!("({own} | {other})"),
+        Ask::Other => other.to_string(),
+    };
+    match want.mode {
         Mode::Edge => direction.to_string(),
         Mode::Level => format!("{direction}.level()"),
         Mode::Oneshot => format!("{direction}.oneshot()"),

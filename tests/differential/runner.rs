@@ -90,9 +90,9 @@ impl Runner {
                 receiver,
             } => self.new_pipe(pipe, sender, receiver),
             Op::TryClone { of, new } => self.try_clone(of, new),
-            Op::Register { h, token, mode } => return self.call(h, Call::Register(token, mode)),
-            Op::Reregister { h, token, mode } => {
-                return self.call(h, Call::Reregister(token, mode));
+            Op::Register { h, token, want } => return self.call(h, Call::Register(token, want)),
+            Op::Reregister { h, token, want } => {
+                return self.call(h, Call::Reregister(token, want));
             }
             Op::Deregister { h } => return self.call(h, Call::Deregister),
             Op::Write { h, len } => return self.write(h, len),
@@ -130,11 +130,11 @@ impl Runner {
         let side = end.side();
         let registry = self.poll.registry();
         let got = match call {
-            Call::Register(token, mode) => {
-                registry.register(end.source(), Token(token), mode.interest(side))
+            Call::Register(token, want) => {
+                registry.register(end.source(), Token(token), want.interest(side))
             }
-            Call::Reregister(token, mode) => {
-                registry.reregister(end.source(), Token(token), mode.interest(side))
+            Call::Reregister(token, want) => {
+                registry.reregister(end.source(), Token(token), want.interest(side))
             }
             Call::Deregister => registry.deregister(end.source()),
         };
