@@ -4,9 +4,10 @@
 //! The kernels disagree about interest in the direction an end cannot do:
 //! epoll and poll(2) on Linux never report it; FreeBSD and OpenBSD open both
 //! ends `FREAD | FWRITE` with a small reverse buffer, so a read end
-//! registered for writable is reported writable; NetBSD refuses
-//! `EVFILT_WRITE` on a read end with `EINVAL`; macOS reports a "neutered"
-//! `EV_EOF`. mio passes the interest through, so the same program behaves
+//! registered for writable is reported writable (DragonFly's pipes are
+//! full-duplex); NetBSD refuses `EVFILT_WRITE` on a read end with `EINVAL`
+//! or never fires it, depending on the release; macOS stays quiet until the
+//! pipe closes, then reports `EV_EOF` (docs/kqueue.md, row d). mio passes the interest through, so the same program behaves
 //! differently on each OS. pipeloop promises the same events on every
 //! backend, so it never asks the kernel for that direction: it is dropped
 //! here, before the backend is called.

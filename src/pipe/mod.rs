@@ -13,9 +13,11 @@
 //! | bytes written | readable | |
 //! | room freed by a read (the pipe was full) | | writable |
 //! | every `Sender` (and every other writer) closed | [`is_read_closed`](crate::Event::is_read_closed), and readable if bytes are left; reads return them, then 0 | |
-//! | every `Receiver` (and every other reader) closed | | [`is_error`](crate::Event::is_error) and [`is_write_closed`](crate::Event::is_write_closed), and writable unless the pipe is full; writes fail with [`BrokenPipe`](io::ErrorKind::BrokenPipe) |
+//! | every `Receiver` (and every other reader) closed | | [`is_error`](crate::Event::is_error) and [`is_write_closed`](crate::Event::is_write_closed), and writable unless the pipe is full (on kqueue always: the kernels do not say how full it is); writes fail with [`BrokenPipe`](io::ErrorKind::BrokenPipe) |
 //!
-//! These flags are the same on every backend. As in mio, `is_readable` and
+//! These flags are the same on every backend (but for that one "writable"),
+//! and so is how often they come: a hang-up is reported once in edge mode,
+//! on every poll in level mode. As in mio, `is_readable` and
 //! `is_writable` say whether bytes or room are there, so an empty pipe whose
 //! writer is gone is *not* readable: check `is_read_closed` too (a read then
 //! returns 0 at once).
