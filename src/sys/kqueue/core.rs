@@ -76,6 +76,9 @@ pub(super) const RIDE: usize = 32;
 const PROBE_IDENT: usize = 0;
 const PROBE_MS: i64 = 60_000;
 
+/// The EVFILT_TIMER ident that wakes a sleeping poller (see `wake_poller`).
+pub(super) const WAKE_IDENT: usize = 1;
+
 pub(crate) struct Core<K: Kernel> {
     pub(super) kernel: K,
     state: Mutex<State>,
@@ -485,8 +488,26 @@ impl<K: Kernel> Core<K> {
             // Reported at the next poll, as epoll reports a new
             // registration's state at once.
             st.synthetic.push(fd);
+            self.wake_poller();
         }
         st.fds.set(fd, slot);
+    }
+
+    /// Wakes a poller asleep in `kevent` (if one is) so that it reports what
+    /// this backend added meanwhile: a one-shot timer of 1 ms, which every
+    /// kqueue has (OpenBSD has no `EVFILT_USER` to rely on) and which costs
+    /// no fd. Its event is not reported; the poller then finds the rest.
+    fn wake_poller(&self) {
+        if self.waiting.load(Ordering::SeqCst) {
+            let c = K::C;
+            self.submit_now(Kev {
+                ident: WAKE_IDENT,
+                filter: c.evfilt_timer,
+                flags: c.ev_add | c.ev_oneshot,
+                data: 1,
+                ..Kev::default()
+            });
+        }
     }
 
     /// Drops `fd`'s record and everything queued for it.

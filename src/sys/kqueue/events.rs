@@ -119,7 +119,9 @@ impl<K: Kernel> Core<K> {
         let mut held = 0;
         for raw in out {
             let k = K::from_raw(raw);
-            if k.flags & c.ev_error != 0 {
+            // Errors of changes that rode along, and the timer that woke
+            // this poller for what the backend reports itself.
+            if k.flags & c.ev_error != 0 || k.filter == c.evfilt_timer {
                 held += 1;
                 continue;
             }

@@ -35,8 +35,6 @@ pub(crate) struct Consts {
     pub(crate) ev_delete: u32,
     pub(crate) ev_enable: u32,
     pub(crate) ev_disable: u32,
-    /// Only the scripted kernel uses it (FreeBSD's `knlist_clear`).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) ev_oneshot: u32,
     pub(crate) ev_clear: u32,
     pub(crate) ev_dispatch: u32,
