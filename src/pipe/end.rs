@@ -43,9 +43,10 @@ impl End {
     /// an empty buffer).
     #[inline(always)]
     pub(super) fn after(&self, direction: Interest, asked: usize, result: &io::Result<usize>) {
-        // On epoll and kqueue there is nothing to re-arm: one load and a
-        // branch. (The result goes on by value: taking its address would
-        // keep it in memory on that path too.)
+        // On epoll, and for level and oneshot registrations, there is
+        // nothing to re-arm: one load and a branch. (The result goes on by
+        // value: taking its address would keep it in memory on that path
+        // too.)
         if self.regs.needs_rearm() {
             let outcome = match result {
                 Ok(n) => Ok(*n),
@@ -55,8 +56,9 @@ impl End {
         }
     }
 
-    /// Only poll(2) gets here: kept out of line, so that the epoll and
-    /// kqueue path of every read and write stays small enough to inline.
+    /// Only edge registrations on poll(2) and kqueue get here: kept out of
+    /// line, so that the epoll path of every read and write stays small
+    /// enough to inline.
     #[inline(never)]
     fn rearm_if_used_up(
         &self,

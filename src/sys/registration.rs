@@ -104,6 +104,18 @@ impl Registration {
         }
     }
 
+    /// Leaves the registration in the backend for a raw fd's owner: like
+    /// `detach`, and the backend stops relying on the source's reports of
+    /// used-up directions (kqueue; poll(2) documents that a raw fd's owner
+    /// reregisters instead).
+    fn hand_over(mut self) {
+        match self.tracked.take() {
+            #[cfg(pipeloop_kqueue)]
+            Some(Tracked::Kqueue(reg)) => reg.hand_over(),
+            _ => {}
+        }
+    }
+
     /// Stops tracking the registration, leaving it in the backend; says
     /// whether registering it replaced a stale entry.
     pub(crate) fn detach(mut self) -> bool {
@@ -302,10 +314,11 @@ impl Registrations {
     }
 
     /// Stops tracking this handle's registrations but leaves them in their
-    /// backends (the fd is handed out as a raw fd).
+    /// backends (the fd is handed out as a raw fd, whose owner will not
+    /// report used-up directions).
     pub(crate) fn detach_own(&self) {
         for reg in self.take_own() {
-            _ = reg.detach();
+            reg.hand_over();
         }
     }
 

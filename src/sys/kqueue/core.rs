@@ -16,17 +16,18 @@
 //!   and its number reused) is asked of the kernel, which dropped the
 //!   filters at the close: `fstat` cannot say (`st_ino` is 0 for every pipe
 //!   on NetBSD, OpenBSD and DragonFly, and reused after free on macOS).
-//! - **Edge mode by re-enabling**: pipeloop's own pipe ends register edge as
-//!   `EV_DISPATCH` and report when they used a direction up; the re-enable
-//!   rides in the changelist of the next wait (no extra system call), or
-//!   goes straight to the kernel while a poller sleeps.
+//! - **Edge mode holds back what is not news**: edge is `EV_CLEAR`, and for
+//!   pipeloop's own pipe ends, which report when they used a direction up,
+//!   a direction is delivered once and then held back until that report
+//!   (most kernels also report a reader's own reads); a hang-up always
+//!   gets through, once.
 //! - **Write-closed reported here**: when a sender's reader is gone the
 //!   kernels disagree (the filter cannot be added, or reports `EV_EOF` once
 //!   and is deleted, or keeps reporting it), so the backend deletes the
 //!   kernel filter and reports write-closed itself, once or on every poll as
 //!   the mode says.
 //! - **Oneshot covers both directions**: `EV_DISPATCH` disables only the
-//!   filter that fired, so the other one is disabled in the next changelist.
+//!   filter that fired, so the backend disables the other one.
 //! - **A failed change leaves the record "unknown"**, and the next change
 //!   deletes both filters and adds afresh, so record and kernel converge.
 
@@ -67,10 +68,6 @@ pub(crate) trait Kernel: Send + Sync + Sized + 'static {
     fn is_open(&self, fd: RawFd) -> bool;
 }
 
-/// At most this many pending changes ride in one wait's changelist; more
-/// are submitted before it.
-pub(super) const RIDE: usize = 32;
-
 /// The EVFILT_TIMER ident and period of the receipt probe (never fires: it
 /// is added disabled and deleted in the same call).
 const PROBE_IDENT: usize = 0;
@@ -82,8 +79,8 @@ pub(super) const WAKE_IDENT: usize = 1;
 pub(crate) struct Core<K: Kernel> {
     pub(super) kernel: K,
     state: Mutex<State>,
-    /// A poller is in (or on its way into) `kevent`: changes that would
-    /// ride on its next wait must go to the kernel now instead.
+    /// A poller is in (or on its way into) `kevent`: a write-closed report
+    /// added meanwhile must wake it (`wake_poller`).
     pub(super) waiting: AtomicBool,
     /// Records whose events need bookkeeping in `select` (edge mode of a
     /// pipe end, oneshot pairs): while there are none, `select` takes no
@@ -104,9 +101,6 @@ impl<K: Kernel> std::fmt::Debug for Core<K> {
 pub(super) struct State {
     pub(super) fds: FdMap<Slot>,
     next_id: u64,
-    /// Changes for the next wait's changelist: re-enables, sibling disables,
-    /// deletes of write filters whose reader is gone.
-    pub(super) pending: Vec<Kev>,
     /// fds whose write-closed is due to be reported by this backend.
     pub(super) synthetic: Vec<RawFd>,
 }
@@ -135,6 +129,10 @@ pub(super) struct Slot {
     /// Edge, filtered: directions whose events were held back since they
     /// were last delivered; re-arming one asks the kernel again.
     pub(super) held: u8,
+    /// Oneshot for both directions: one of them was reported, so nothing
+    /// more is until a reregister (the other filter is disabled too, but
+    /// may have fired in the same scan).
+    pub(super) fired: bool,
 }
 
 impl Slot {
@@ -149,7 +147,7 @@ impl Slot {
     }
 
     pub(super) fn is_oneshot_pair(&self) -> bool {
-        self.interest.is_oneshot() && kevent::filters_of(self.interest) == READ | WRITE
+        is_oneshot_pair(self.interest)
     }
 
     /// Edge mode of a source that reports used-up directions: `EV_CLEAR`
@@ -162,7 +160,7 @@ impl Slot {
     }
 
     fn is_watched(&self) -> bool {
-        self.is_filtered() || self.is_oneshot_pair()
+        is_watched(self.interest, self.rearms)
     }
 
     /// A change of one of this record's filters.
@@ -173,6 +171,40 @@ impl Slot {
             flags,
             udata: self.token.0,
             ..Kev::default()
+        }
+    }
+}
+
+fn is_oneshot_pair(interest: Interest) -> bool {
+    interest.is_oneshot() && kevent::filters_of(interest) == READ | WRITE
+}
+
+/// Whether a registration's events need its record in `select`: edge mode
+/// of a source that reports used-up directions, or a oneshot pair.
+fn is_watched(interest: Interest, rearms: bool) -> bool {
+    (rearms && interest.is_edge()) || is_oneshot_pair(interest)
+}
+
+/// Counts a registration as watched from before its kernel change until
+/// its record is written (which counts it for good): a poller that collects
+/// the new filter's first event meanwhile then takes the lock, which the
+/// change holds, and finds the record, instead of delivering the event
+/// unaccounted.
+struct WatchedAhead<'a>(Option<&'a AtomicUsize>);
+
+impl<'a> WatchedAhead<'a> {
+    fn new(watched: &'a AtomicUsize, interest: Interest, rearms: bool) -> WatchedAhead<'a> {
+        WatchedAhead(is_watched(interest, rearms).then(|| {
+            watched.fetch_add(1, Ordering::Relaxed);
+            watched
+        }))
+    }
+}
+
+impl Drop for WatchedAhead<'_> {
+    fn drop(&mut self) {
+        if let Some(watched) = self.0 {
+            watched.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -285,16 +317,65 @@ impl<K: Kernel> Core<K> {
         Ok(errnos)
     }
 
-    /// Whether the record `slot` is still `fd`'s, asked of the kernel.
-    fn is_live(&self, fd: RawFd, slot: &Slot) -> io::Result<bool> {
+    /// Whether the record `slot` is still `fd`'s, from the answers to a
+    /// plan's probes and deletes: `Ok(write_gone)` if it is (the reader of a
+    /// write end turned out to be gone), else the errno to answer with:
+    /// `ENOENT` for a stale record (the fd was closed, and its number maybe
+    /// reused), `EBADF` for a closed fd.
+    ///
+    /// A sender's missing write filter does not make its record stale by
+    /// itself: FreeBSD deletes that filter once it reported that the reader
+    /// is gone (`knlist_clear` makes it `EV_ONESHOT`), perhaps before this
+    /// backend saw the report. An add of the filter tells them apart:
+    /// refused because the reader is gone (`EPIPE`; NetBSD's `EBADF` on an
+    /// open fd), it is the record's write end; accepted, a file the record is
+    /// not for.
+    fn verdict(
+        &self,
+        fd: RawFd,
+        slot: &Slot,
+        plan: &Plan,
+        answers: &Answers,
+    ) -> io::Result<Result<bool, i32>> {
+        Ok(match liveness(plan, answers) {
+            Liveness::Live => Ok(false),
+            Liveness::Closed => Err(libc::EBADF),
+            Liveness::Unknown if self.kernel.is_open(fd) => Ok(false),
+            Liveness::Unknown => Err(libc::EBADF),
+            Liveness::Stale if slot.kernel_set() == WRITE => {
+                let refused = |errno| {
+                    errno == libc::EPIPE || (errno == libc::EBADF && self.kernel.is_open(fd))
+                };
+                let add = answers
+                    .of(plan)
+                    .find(|(step, _)| step.role == Role::Add && step.bit == WRITE);
+                let gone = match add {
+                    Some((_, errno)) => refused(errno),
+                    None => refused(self.add_write_and_delete(fd, slot)?),
+                };
+                if gone { Ok(true) } else { Err(libc::ENOENT) }
+            }
+            Liveness::Stale => Err(libc::ENOENT),
+        })
+    }
+
+    /// Adds `fd`'s write filter disabled and deletes it again, in one call;
+    /// returns the add's errno.
+    fn add_write_and_delete(&self, fd: RawFd, slot: &Slot) -> io::Result<i32> {
+        let c = K::C;
+        let mut plan = Plan::default();
+        plan.push(WRITE, c.ev_add | c.ev_disable | c.ev_receipt, Role::Add);
+        plan.push(WRITE, c.ev_delete | c.ev_receipt, Role::Cleanup);
+        Ok(self.submit(fd, slot.token, &plan)?.errnos[0])
+    }
+
+    /// Whether the record `slot` is still `fd`'s, asked of the kernel;
+    /// `Ok(Some(write_gone))` if it is.
+    fn is_live(&self, fd: RawFd, slot: &Slot) -> io::Result<Option<bool>> {
         let mut plan = Plan::default();
         plan.probe(slot, &K::C);
         let answers = self.submit(fd, slot.token, &plan)?;
-        Ok(match liveness(&plan, &answers) {
-            Liveness::Live => true,
-            Liveness::Stale | Liveness::Closed => false,
-            Liveness::Unknown => self.kernel.is_open(fd),
-        })
+        Ok(self.verdict(fd, slot, &plan, &answers)?.ok())
     }
 
     /// The error for a change to an fd that has no record.
@@ -353,8 +434,12 @@ impl<K: Kernel> Core<K> {
         // registering one fd cannot both pass the check below.
         let mut st = self.lock();
         let mut stale = false;
-        if let Some(slot) = st.fds.get(fd) {
-            if self.is_live(fd, &slot)? {
+        if let Some(mut slot) = st.fds.get(fd) {
+            if let Some(write_gone) = self.is_live(fd, &slot)? {
+                if write_gone {
+                    self.latch_write_closed(&mut st, fd, &mut slot);
+                    st.fds.set(fd, slot);
+                }
                 return Err(os_error(libc::EEXIST));
             }
             self.forget(&mut st, fd);
@@ -363,6 +448,7 @@ impl<K: Kernel> Core<K> {
         let mode = kevent::mode_flags(interest, &c);
         let mut plan = Plan::default();
         plan.change(None, Some((kevent::filters_of(interest), mode)), &c);
+        let _ahead = WatchedAhead::new(&self.watched, interest, rearms);
         let answers = self.submit(fd, token, &plan)?;
         let write_closed = match self.outcome(fd, &plan, &answers) {
             Ok(write_closed) => write_closed,
@@ -382,6 +468,7 @@ impl<K: Kernel> Core<K> {
             write_closed,
             armed: 0,
             held: 0,
+            fired: false,
         };
         self.insert(&mut st, fd, slot);
         drop(st);
@@ -410,21 +497,18 @@ impl<K: Kernel> Core<K> {
         let mut plan = Plan::default();
         plan.probe(&old, &c);
         plan.change(Some(&old), Some((wanted, mode)), &c);
+        let _ahead = WatchedAhead::new(&self.watched, interest, rearms);
         let answers = self.submit(fd, token, &plan)?;
-        let live = match liveness(&plan, &answers) {
-            Liveness::Live => Ok(()),
-            Liveness::Stale => Err(libc::ENOENT),
-            Liveness::Closed => Err(libc::EBADF),
-            Liveness::Unknown if self.kernel.is_open(fd) => Ok(()),
-            Liveness::Unknown => Err(libc::EBADF),
+        let write_gone = match self.verdict(fd, &old, &plan, &answers)? {
+            Ok(write_gone) => write_gone,
+            Err(errno) => {
+                self.undo_adds(fd, &plan, &answers);
+                self.forget(&mut st, fd);
+                return Err(os_error(errno));
+            }
         };
-        if let Err(errno) = live {
-            self.undo_adds(fd, &plan, &answers);
-            self.forget(&mut st, fd);
-            return Err(os_error(errno));
-        }
         let write_closed = match self.outcome(fd, &plan, &answers) {
-            Ok(now) => old.write_closed || now,
+            Ok(now) => old.write_closed || write_gone || now,
             Err(e) => {
                 let mut slot = old;
                 slot.unknown = true;
@@ -454,14 +538,8 @@ impl<K: Kernel> Core<K> {
         };
         let mut plan = Plan::default();
         plan.change(Some(&slot), None, &K::C);
-        let answers = self.submit(fd, Token(0), &plan)?;
-        let live = match liveness(&plan, &answers) {
-            Liveness::Live => Ok(()),
-            Liveness::Stale => Err(libc::ENOENT),
-            Liveness::Closed => Err(libc::EBADF),
-            Liveness::Unknown if self.kernel.is_open(fd) => Ok(()),
-            Liveness::Unknown => Err(libc::EBADF),
-        };
+        let answers = self.submit(fd, slot.token, &plan)?;
+        let live = self.verdict(fd, &slot, &plan, &answers)?;
         self.forget(&mut st, fd);
         live.map_err(os_error)?;
         self.outcome(fd, &plan, &answers).map(drop)
@@ -481,6 +559,7 @@ impl<K: Kernel> Core<K> {
     fn insert(&self, st: &mut State, fd: RawFd, mut slot: Slot) {
         slot.armed = slot.kernel_set();
         slot.held = 0;
+        slot.fired = false;
         if slot.is_watched() {
             self.watched.fetch_add(1, Ordering::Relaxed);
         }
@@ -497,7 +576,7 @@ impl<K: Kernel> Core<K> {
     /// this backend added meanwhile: a one-shot timer of 1 ms, which every
     /// kqueue has (OpenBSD has no `EVFILT_USER` to rely on) and which costs
     /// no fd. Its event is not reported; the poller then finds the rest.
-    fn wake_poller(&self) {
+    pub(super) fn wake_poller(&self) {
         if self.waiting.load(Ordering::SeqCst) {
             let c = K::C;
             self.submit_now(Kev {
@@ -516,7 +595,6 @@ impl<K: Kernel> Core<K> {
         if slot.is_watched() {
             self.watched.fetch_sub(1, Ordering::Relaxed);
         }
-        st.pending.retain(|k| k.ident != fd as usize);
         st.synthetic.retain(|&f| f != fd);
         Some(slot)
     }
@@ -525,14 +603,16 @@ impl<K: Kernel> Core<K> {
         self.remove(st, fd);
     }
 
-    /// Queues a change for the next wait, or submits it now if a poller is
-    /// (about to be) asleep in `kevent`, which would not see it.
-    pub(super) fn queue(&self, st: &mut State, change: Kev) {
-        if self.waiting.load(Ordering::SeqCst) {
-            self.submit_now(change);
-        } else if !st.pending.contains(&change) {
-            st.pending.push(change);
-        }
+    /// Sends a change for a recorded fd to the kernel now, under the state
+    /// lock: a pipe end drops its record under that lock before its fd
+    /// closes, so the change reaches the file the record is for, never one
+    /// that reuses the number. (Riding in the next wait's changelist would
+    /// save a system call, but the fd could be closed and its number reused
+    /// between taking the change and the kernel applying it.) Such changes
+    /// are rare: asks after a held-back event, sibling disables, deletes of
+    /// a gone reader's write filter.
+    pub(super) fn change_now(&self, _st: &mut State, change: Kev) {
+        self.submit_now(change);
     }
 
     /// The source of the registration (`fd`, `id`) used `direction` up: its
@@ -547,7 +627,9 @@ impl<K: Kernel> Core<K> {
         let Some(mut slot) = st.fds.get(fd).filter(|s| s.id == id) else {
             return;
         };
-        if !slot.is_filtered() || slot.unknown {
+        // (An unknown record re-arms too: its asks re-create what a failed
+        // reregister may have deleted, in the record's mode.)
+        if !slot.is_filtered() {
             return;
         }
         let mut set = slot.kernel_set() & kevent::filters_of(direction) & !slot.armed;
@@ -564,8 +646,23 @@ impl<K: Kernel> Core<K> {
         for bit in [READ, WRITE] {
             if ask & bit != 0 {
                 let ask = slot.change(fd, bit, K::C.ev_add | slot.mode(&K::C), &K::C);
-                self.queue(&mut st, ask);
+                self.change_now(&mut st, ask);
             }
+        }
+    }
+
+    fn stop_holding_back(&self, fd: RawFd, id: u64) {
+        let mut st = self.lock();
+        if let Some(slot) = st.fds.get(fd).filter(|s| s.id == id) {
+            let was_watched = slot.is_watched();
+            let slot = Slot {
+                rearms: false,
+                ..slot
+            };
+            if was_watched && !slot.is_watched() {
+                self.watched.fetch_sub(1, Ordering::Relaxed);
+            }
+            st.fds.set(fd, slot);
         }
     }
 
@@ -607,6 +704,16 @@ impl<K: Kernel> Registration<K> {
     pub(crate) fn rearm(&self, direction: Interest) {
         if let Some(core) = self.core.upgrade() {
             core.rearm(self.fd, self.id, direction);
+        }
+    }
+
+    /// The fd is handed out as a raw fd (`into_fd`): the registration stays,
+    /// but nothing will report used-up directions any more, so edge mode
+    /// stops holding events back (it is plain `EV_CLEAR` now, as for a
+    /// `SourceFd`).
+    pub(crate) fn hand_over(self) {
+        if let Some(core) = self.core.upgrade() {
+            core.stop_holding_back(self.fd, self.id);
         }
     }
 

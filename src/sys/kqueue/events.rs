@@ -1,6 +1,6 @@
-//! The kqueue backend's side of a wait: the pending changes ride in the
-//! changelist, kevents become pipeloop's events, edge mode holds back what
-//! the contract says is not news, and write-closed events are added.
+//! The kqueue backend's side of a wait: kevents become pipeloop's events,
+//! edge mode holds back what the contract says is not news, and
+//! write-closed events are added.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -8,21 +8,18 @@ use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::core::{Core, Kernel, RIDE, Slot, State};
+use super::core::{Core, Kernel, Slot, State};
 use super::kevent::{self, Kev, READ, WRITE};
 use crate::Token;
 use crate::sys::event::{self as raw, RawEvent, flags};
 
 impl<K: Kernel> Core<K> {
-    /// Waits for events: submits the pending changes with the wait, turns
-    /// kevents into pipeloop's events, and adds the write-closed events this
-    /// backend reports itself.
+    /// Waits for events: turns kevents into pipeloop's events, and adds the
+    /// write-closed events this backend reports itself.
     ///
-    /// When a wait returns with nothing to report (only errors of changes
-    /// that rode along, which the kernels return before waiting, or events
-    /// that edge mode holds back), it waits again for what is left of the
-    /// timeout, counted from that first return: such a poll may run up to
-    /// twice its timeout, never shorter.
+    /// When a wait returns with nothing to report (events that edge mode
+    /// holds back, or the timer that woke it for a write-closed report), it
+    /// waits again for what is left of the timeout.
     pub(crate) fn select(
         &self,
         out: &mut Vec<K::Raw>,
@@ -36,17 +33,19 @@ impl<K: Kernel> Core<K> {
             .capacity()
             .min(events.capacity())
             .min(libc::c_int::MAX as usize);
+        // Only held-back events make a wait go round again, and only edge
+        // registrations of pipe ends hold events back: without them no
+        // clock is read.
+        let timed = timeout.is_some_and(|t| !t.is_zero());
+        let mut start = (timed && self.watched.load(Ordering::Relaxed) > 0).then(Instant::now);
         let mut left = timeout;
-        let mut deadline = None;
         loop {
-            let zero = K::to_raw(&Kev::default());
-            let mut changes = [zero; RIDE];
-            let (n_changes, due) = self.take_pending(&mut changes, capacity);
+            let due = self.start_waiting();
             // Write-closed events are due: collect what the kernel has
             // without sleeping.
             let wait = if due { Some(Duration::ZERO) } else { left };
             let spare = &mut out.spare_capacity_mut()[..capacity];
-            let got = self.kernel.kevent(&changes[..n_changes], spare, wait);
+            let got = self.kernel.kevent(&[], spare, wait);
             self.waiting.store(false, Ordering::SeqCst);
             let n = got?;
             // SAFETY: the kernel initialised the first `n` (<= capacity)
@@ -56,12 +55,12 @@ impl<K: Kernel> Core<K> {
             if due {
                 self.report_write_closed(events, capacity);
             }
-            if !events.is_empty() || timeout == Some(Duration::ZERO) || (held == 0 && !due) {
+            if !events.is_empty() || !timed || (held == 0 && !due) {
                 return Ok(());
             }
             if let Some(t) = timeout {
-                let end = *deadline.get_or_insert_with(|| Instant::now() + t);
-                let rest = end.saturating_duration_since(Instant::now());
+                let start = *start.get_or_insert_with(Instant::now);
+                let rest = (start + t).saturating_duration_since(Instant::now());
                 if rest.is_zero() {
                     return Ok(());
                 }
@@ -71,27 +70,12 @@ impl<K: Kernel> Core<K> {
         }
     }
 
-    /// Moves pending changes into `changes` and marks a poller waiting;
-    /// returns how many, and whether write-closed events are due.
-    ///
-    /// A change that fails comes back as an entry of the event list, and
-    /// with no room left FreeBSD, NetBSD, OpenBSD and xnu fail the call and
-    /// drop the rest of the changelist, while DragonFly writes past the
-    /// list (docs/kqueue.md). So no more ride than there are slots; the rest
-    /// goes first, with receipts.
-    fn take_pending(&self, changes: &mut [K::Raw; RIDE], capacity: usize) -> (usize, bool) {
-        let mut st = self.lock();
-        let ride = RIDE.min(capacity);
-        while st.pending.len() > ride {
-            let k = st.pending.pop().expect("longer than `ride`");
-            self.submit_now(k);
-        }
-        let n = st.pending.len();
-        for (raw, k) in changes.iter_mut().zip(st.pending.drain(..)) {
-            *raw = K::to_raw(&k);
-        }
+    /// Marks a poller waiting (from now on, `wake_poller` wakes it) and
+    /// says whether write-closed events are due.
+    fn start_waiting(&self) -> bool {
+        let st = self.lock();
         self.waiting.store(true, Ordering::SeqCst);
-        (n, !st.synthetic.is_empty())
+        !st.synthetic.is_empty()
     }
 
     /// Submits one change now, with a receipt so that nothing is scanned.
@@ -107,8 +91,7 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Translates `out` into `events`; returns how many entries were not
-    /// delivered: errors of changes that rode along (`EV_ERROR` entries),
-    /// and events held back by edge mode.
+    /// delivered: events held back by edge mode, and the wake-up timer.
     fn translate(&self, out: &[K::Raw], events: &mut Vec<RawEvent>) -> usize {
         let c = K::C;
         // Without edge registrations of pipe ends or oneshot pairs, only
@@ -119,9 +102,9 @@ impl<K: Kernel> Core<K> {
         let mut held = 0;
         for raw in out {
             let k = K::from_raw(raw);
-            // Errors of changes that rode along, and the timer that woke
-            // this poller for what the backend reports itself.
-            if k.flags & c.ev_error != 0 || k.filter == c.evfilt_timer {
+            // The timer that woke this poller for what the backend reports
+            // itself.
+            if k.filter == c.evfilt_timer {
                 held += 1;
                 continue;
             }
@@ -181,11 +164,26 @@ impl<K: Kernel> Core<K> {
             deliver &= !slot.write_closed;
             self.close_write(st, fd, &mut slot);
         }
-        if deliver && slot.is_oneshot_pair() {
+        if slot.is_oneshot_pair() && deliver {
+            deliver = !std::mem::replace(&mut slot.fired, true);
             self.disable_sibling(st, fd, &slot, bit);
         }
         st.fds.set(fd, slot);
         deliver
+    }
+
+    /// The reader of `fd`'s write end turned out to be gone, and the kernel's
+    /// report of it (in flight to a poller, FreeBSD having deleted the filter
+    /// already) will be held back as a repeat: report it from here, at least
+    /// once, and wake a poller that sleeps.
+    pub(super) fn latch_write_closed(&self, st: &mut State, fd: RawFd, slot: &mut Slot) {
+        if !slot.write_closed {
+            slot.write_closed = true;
+            if slot.interest.is_writable() && !st.synthetic.contains(&fd) {
+                st.synthetic.push(fd);
+                self.wake_poller();
+            }
+        }
     }
 
     /// The reader of `fd` is gone. FreeBSD deletes the write filter itself
@@ -197,12 +195,8 @@ impl<K: Kernel> Core<K> {
             return;
         }
         slot.write_closed = true;
-        // A queued ask for the write filter would re-create it.
-        let write = K::C.evfilt_write;
-        st.pending
-            .retain(|k| !(k.ident == fd as usize && k.filter == write));
         let delete = slot.change(fd, WRITE, K::C.ev_delete, &K::C);
-        self.queue(st, delete);
+        self.change_now(st, delete);
         if !slot.interest.is_edge() && !slot.interest.is_oneshot() {
             st.synthetic.push(fd);
         }
@@ -215,7 +209,7 @@ impl<K: Kernel> Core<K> {
         let other = if bit == READ { WRITE } else { READ };
         if slot.kernel_set() & other != 0 {
             let disable = slot.change(fd, other, K::C.ev_disable, &K::C);
-            self.queue(st, disable);
+            self.change_now(st, disable);
         } else {
             st.synthetic.retain(|&f| f != fd);
         }
@@ -229,16 +223,22 @@ impl<K: Kernel> Core<K> {
         let mut i = 0;
         while i < st.synthetic.len() && events.len() < capacity {
             let fd = st.synthetic[i];
-            let Some(slot) = st.fds.get(fd) else {
+            let Some(mut slot) = st.fds.get(fd) else {
                 st.synthetic.swap_remove(i);
                 continue;
             };
+            if slot.is_oneshot_pair() {
+                st.synthetic.swap_remove(i);
+                if !std::mem::replace(&mut slot.fired, true) {
+                    events.push(raw::new(slot.token, flags::OUT | flags::ERR));
+                    self.disable_sibling(&mut st, fd, &slot, WRITE);
+                    st.fds.set(fd, slot);
+                }
+                continue;
+            }
             events.push(raw::new(slot.token, flags::OUT | flags::ERR));
             if slot.interest.is_edge() || slot.interest.is_oneshot() {
                 st.synthetic.swap_remove(i);
-                if slot.is_oneshot_pair() {
-                    self.disable_sibling(&mut st, fd, &slot, WRITE);
-                }
             } else {
                 i += 1;
             }

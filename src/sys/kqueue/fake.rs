@@ -101,17 +101,26 @@ pub(super) const MACOS: Os = Os {
     overflows: false,
 };
 
+/// NetBSD 10 (`sys_pipe.c` 1.160).
 pub(super) const NETBSD_OS: Os = Os {
-    name: "NetBSD",
+    name: "NetBSD 10",
     read_wakes_reader: true,
     write_to_gone_reader: libc::EBADF,
     gone_reader_deletes: false,
     stale_eof_data: false,
-    write_on_read_end: Reverse::Refused(libc::EINVAL),
+    write_on_read_end: Reverse::QuietUntilEof,
     error_keeps_flags: false,
     touch_reevaluates: true,
     receipts: true,
     overflows: false,
+};
+
+/// NetBSD's short-lived 2023 pipe rewrite (`sys_pipe.c` 1.165), which
+/// refused a write filter on a read end.
+pub(super) const NETBSD_1165: Os = Os {
+    name: "NetBSD 1.165",
+    write_on_read_end: Reverse::Refused(libc::EINVAL),
+    ..NETBSD_OS
 };
 
 pub(super) const OPENBSD: Os = Os {
@@ -191,6 +200,23 @@ struct World {
 pub(super) struct Fake {
     os: &'static Os,
     world: Mutex<World>,
+    /// Runs once, at the start of the next `kevent` whose changes carry no
+    /// receipts (a wait): another thread acting while the poller is on its
+    /// way into the kernel.
+    pub(super) hook: Mutex<Hook>,
+    /// Runs once, right after the next `kevent` whose changes carry
+    /// receipts (a registration change) has returned to the backend's code.
+    after_change: Mutex<Hook>,
+}
+
+/// Something another thread does (see `Fake::hook`).
+#[derive(Default)]
+pub(super) struct Hook(pub(super) Option<Box<dyn FnOnce() + Send>>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl Fake {
@@ -201,7 +227,23 @@ impl Fake {
                 next_fd: 3,
                 ..World::default()
             }),
+            hook: Mutex::default(),
+            after_change: Mutex::default(),
         }
+    }
+
+    /// Sets what another thread does right after the next registration
+    /// change's `kevent` (while the backend still holds its lock).
+    pub(super) fn after_change(&self, hook: impl FnOnce() + Send + 'static) {
+        *self
+            .after_change
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Hook(Some(Box::new(hook)));
+    }
+
+    /// Sets what another thread does at the start of the next wait.
+    pub(super) fn meanwhile(&self, hook: impl FnOnce() + Send + 'static) {
+        self.hook.lock().unwrap_or_else(PoisonError::into_inner).0 = Some(Box::new(hook));
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -290,6 +332,16 @@ impl Fake {
         let end = w.files.remove(&r).unwrap();
         w.files.insert(fd, end);
         wr
+    }
+
+    /// `dup2`: `fd` now names a new pipe's write end (its old file closed).
+    pub(super) fn reuse_as_new_writer(&self, fd: RawFd) -> RawFd {
+        self.close(fd);
+        let (r, wr) = self.pipe();
+        let mut w = self.world();
+        let end = w.files.remove(&wr).unwrap();
+        w.files.insert(fd, end);
+        r
     }
 
     pub(super) fn calls(&self) -> usize {
@@ -500,6 +552,39 @@ impl Kernel for Fake {
         out: &mut [MaybeUninit<Kev>],
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
+        let waiting = changes.iter().all(|c| c.flags & C.ev_receipt == 0);
+        if waiting {
+            run(&self.hook);
+        }
+        let result = self.apply_and_scan(changes, out, timeout);
+        if !waiting {
+            run(&self.after_change);
+        }
+        result
+    }
+
+    fn is_open(&self, fd: RawFd) -> bool {
+        self.world().files.contains_key(&fd)
+    }
+}
+
+/// Runs (and removes) the hook in `slot`, if any.
+fn run(slot: &Mutex<Hook>) {
+    let hook = slot.lock().unwrap_or_else(PoisonError::into_inner).0.take();
+    if let Some(hook) = hook {
+        hook();
+    }
+}
+
+impl Fake {
+    /// `kevent` itself: the changes, then the receipts and errors or, if
+    /// there are none, a scan.
+    fn apply_and_scan(
+        &self,
+        changes: &[Kev],
+        out: &mut [MaybeUninit<Kev>],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         let os = self.os;
         let mut w = self.world();
         w.calls += 1;
@@ -536,9 +621,5 @@ impl Kernel for Fake {
             return Err(io::Error::other(WOULD_HANG));
         }
         Ok(n)
-    }
-
-    fn is_open(&self, fd: RawFd) -> bool {
-        self.world().files.contains_key(&fd)
     }
 }
