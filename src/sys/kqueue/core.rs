@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::kevent::{self, Consts, Kev, READ, WRITE};
-use super::plan::{Answers, Liveness, MAX_STEPS, Plan, Role, liveness, os_error};
+use super::plan::{Answers, MAX_STEPS, Plan};
 use crate::sys::FdMap;
 use crate::{Interest, Token};
 
@@ -100,7 +100,7 @@ impl<K: Kernel> std::fmt::Debug for Core<K> {
 #[derive(Default)]
 pub(super) struct State {
     pub(super) fds: FdMap<Slot>,
-    next_id: u64,
+    pub(super) next_id: u64,
     /// fds whose write-closed is due to be reported by this backend.
     pub(super) synthetic: Vec<RawFd>,
 }
@@ -111,9 +111,9 @@ pub(super) struct Slot {
     pub(super) interest: Interest,
     /// The source reports used-up directions (pipeloop's pipe ends), so
     /// edge mode holds back what is not news (see `is_filtered`).
-    rearms: bool,
+    pub(super) rearms: bool,
     /// Tells one registration of an fd number from a later one.
-    id: u64,
+    pub(super) id: u64,
     /// A change failed half-way: which filters the kernel has is not known,
     /// so the next change deletes both before adding.
     pub(super) unknown: bool,
@@ -181,32 +181,8 @@ fn is_oneshot_pair(interest: Interest) -> bool {
 
 /// Whether a registration's events need its record in `select`: edge mode
 /// of a source that reports used-up directions, or a oneshot pair.
-fn is_watched(interest: Interest, rearms: bool) -> bool {
+pub(super) fn is_watched(interest: Interest, rearms: bool) -> bool {
     (rearms && interest.is_edge()) || is_oneshot_pair(interest)
-}
-
-/// Counts a registration as watched from before its kernel change until
-/// its record is written (which counts it for good): a poller that collects
-/// the new filter's first event meanwhile then takes the lock, which the
-/// change holds, and finds the record, instead of delivering the event
-/// unaccounted.
-struct WatchedAhead<'a>(Option<&'a AtomicUsize>);
-
-impl<'a> WatchedAhead<'a> {
-    fn new(watched: &'a AtomicUsize, interest: Interest, rearms: bool) -> WatchedAhead<'a> {
-        WatchedAhead(is_watched(interest, rearms).then(|| {
-            watched.fetch_add(1, Ordering::Relaxed);
-            watched
-        }))
-    }
-}
-
-impl Drop for WatchedAhead<'_> {
-    fn drop(&mut self) {
-        if let Some(watched) = self.0 {
-            watched.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 impl<K: Kernel> Core<K> {
@@ -273,7 +249,7 @@ impl<K: Kernel> Core<K> {
 
     /// Submits a plan's steps for `fd` in one call and returns each one's
     /// errno (0 when it worked).
-    fn submit(&self, fd: RawFd, token: Token, plan: &Plan) -> io::Result<Answers> {
+    pub(super) fn submit(&self, fd: RawFd, token: Token, plan: &Plan) -> io::Result<Answers> {
         let c = K::C;
         let zero = K::to_raw(&Kev::default());
         let mut list = [zero; MAX_STEPS];
@@ -317,235 +293,7 @@ impl<K: Kernel> Core<K> {
         Ok(errnos)
     }
 
-    /// Whether the record `slot` is still `fd`'s, from the answers to a
-    /// plan's probes and deletes: `Ok(write_gone)` if it is (the reader of a
-    /// write end turned out to be gone), else the errno to answer with:
-    /// `ENOENT` for a stale record (the fd was closed, and its number maybe
-    /// reused), `EBADF` for a closed fd.
-    ///
-    /// A sender's missing write filter does not make its record stale by
-    /// itself: FreeBSD deletes that filter once it reported that the reader
-    /// is gone (`knlist_clear` makes it `EV_ONESHOT`), perhaps before this
-    /// backend saw the report. An add of the filter tells them apart:
-    /// refused because the reader is gone (`EPIPE`; NetBSD's `EBADF` on an
-    /// open fd), it is the record's write end; accepted, a file the record is
-    /// not for.
-    fn verdict(
-        &self,
-        fd: RawFd,
-        slot: &Slot,
-        plan: &Plan,
-        answers: &Answers,
-    ) -> io::Result<Result<bool, i32>> {
-        Ok(match liveness(plan, answers) {
-            Liveness::Live => Ok(false),
-            Liveness::Closed => Err(libc::EBADF),
-            Liveness::Unknown if self.kernel.is_open(fd) => Ok(false),
-            Liveness::Unknown => Err(libc::EBADF),
-            Liveness::Stale if slot.kernel_set() == WRITE => {
-                let refused = |errno| {
-                    errno == libc::EPIPE || (errno == libc::EBADF && self.kernel.is_open(fd))
-                };
-                let add = answers
-                    .of(plan)
-                    .find(|(step, _)| step.role == Role::Add && step.bit == WRITE);
-                let gone = match add {
-                    Some((_, errno)) => refused(errno),
-                    None => refused(self.add_write_and_delete(fd, slot)?),
-                };
-                if gone { Ok(true) } else { Err(libc::ENOENT) }
-            }
-            Liveness::Stale => Err(libc::ENOENT),
-        })
-    }
-
-    /// Adds `fd`'s write filter disabled and deletes it again, in one call;
-    /// returns the add's errno.
-    fn add_write_and_delete(&self, fd: RawFd, slot: &Slot) -> io::Result<i32> {
-        let c = K::C;
-        let mut plan = Plan::default();
-        plan.push(WRITE, c.ev_add | c.ev_disable | c.ev_receipt, Role::Add);
-        plan.push(WRITE, c.ev_delete | c.ev_receipt, Role::Cleanup);
-        Ok(self.submit(fd, slot.token, &plan)?.errnos[0])
-    }
-
-    /// Whether the record `slot` is still `fd`'s, asked of the kernel;
-    /// `Ok(Some(write_gone))` if it is.
-    fn is_live(&self, fd: RawFd, slot: &Slot) -> io::Result<Option<bool>> {
-        let mut plan = Plan::default();
-        plan.probe(slot, &K::C);
-        let answers = self.submit(fd, slot.token, &plan)?;
-        Ok(self.verdict(fd, slot, &plan, &answers)?.ok())
-    }
-
-    /// The error for a change to an fd that has no record.
-    fn not_registered(&self, fd: RawFd) -> io::Error {
-        if self.kernel.is_open(fd) {
-            os_error(libc::ENOENT)
-        } else {
-            os_error(libc::EBADF)
-        }
-    }
-
-    /// Reads the answers to a plan's adds and deletes: `Ok(write_closed)`,
-    /// or the first real error. Two errors are not errors: `ENOENT` from a
-    /// delete (the filter is gone, as asked), and adding `EVFILT_WRITE` to a
-    /// pipe whose reader is gone, which FreeBSD and OpenBSD refuse with
-    /// `EPIPE` and NetBSD with `EBADF` (on an fd that is open): the sender
-    /// is write-closed.
-    fn outcome(&self, fd: RawFd, plan: &Plan, answers: &Answers) -> io::Result<bool> {
-        let mut write_closed = false;
-        for (step, errno) in answers.of(plan) {
-            match (step.role, errno) {
-                (_, 0) | (Role::Probe, _) => {}
-                (Role::Delete | Role::Cleanup, libc::ENOENT) => {}
-                (Role::Add, libc::EPIPE) if step.bit == WRITE => write_closed = true,
-                (Role::Add, libc::EBADF) if step.bit == WRITE && self.kernel.is_open(fd) => {
-                    write_closed = true
-                }
-                _ => return Err(os_error(errno)),
-            }
-        }
-        Ok(write_closed)
-    }
-
-    /// Deletes the filters a plan added, after the plan failed.
-    fn undo_adds(&self, fd: RawFd, plan: &Plan, answers: &Answers) {
-        let mut undo = Plan::default();
-        for (step, errno) in answers.of(plan) {
-            if step.role == Role::Add && errno == 0 {
-                undo.push(step.bit, K::C.ev_delete | K::C.ev_receipt, Role::Cleanup);
-            }
-        }
-        if undo.len > 0 {
-            let _ = self.submit(fd, Token(0), &undo);
-        }
-    }
-
-    pub(crate) fn register(
-        self: &Arc<Self>,
-        fd: RawFd,
-        token: Token,
-        interest: Interest,
-        rearms: bool,
-    ) -> io::Result<(Registration<K>, bool)> {
-        let c = K::C;
-        // The lock is held across the kevent calls so that two threads
-        // registering one fd cannot both pass the check below.
-        let mut st = self.lock();
-        let mut stale = false;
-        if let Some(mut slot) = st.fds.get(fd) {
-            if let Some(write_gone) = self.is_live(fd, &slot)? {
-                if write_gone {
-                    self.latch_write_closed(&mut st, fd, &mut slot);
-                    st.fds.set(fd, slot);
-                }
-                return Err(os_error(libc::EEXIST));
-            }
-            self.forget(&mut st, fd);
-            stale = true;
-        }
-        let mode = kevent::mode_flags(interest, &c);
-        let mut plan = Plan::default();
-        plan.change(None, Some((kevent::filters_of(interest), mode)), &c);
-        let _ahead = WatchedAhead::new(&self.watched, interest, rearms);
-        let answers = self.submit(fd, token, &plan)?;
-        let write_closed = match self.outcome(fd, &plan, &answers) {
-            Ok(write_closed) => write_closed,
-            Err(e) => {
-                self.undo_adds(fd, &plan, &answers);
-                return Err(e);
-            }
-        };
-        st.next_id += 1;
-        let slot = Slot {
-            token,
-            interest,
-            rearms,
-            id: st.next_id,
-            unknown: false,
-            read_closed: false,
-            write_closed,
-            armed: 0,
-            held: 0,
-            fired: false,
-        };
-        self.insert(&mut st, fd, slot);
-        drop(st);
-        Ok((self.registration(fd, &slot), stale))
-    }
-
-    pub(crate) fn reregister(
-        self: &Arc<Self>,
-        fd: RawFd,
-        token: Token,
-        interest: Interest,
-        rearms: bool,
-    ) -> io::Result<Registration<K>> {
-        let c = K::C;
-        let mut st = self.lock();
-        let Some(old) = st.fds.get(fd) else {
-            return Err(self.not_registered(fd));
-        };
-        let mode = kevent::mode_flags(interest, &c);
-        let mut wanted = kevent::filters_of(interest);
-        if old.write_closed {
-            wanted &= !WRITE;
-        }
-        // Probe first: the changes after it act on whatever file the number
-        // names now, and are undone if the probe says the record is stale.
-        let mut plan = Plan::default();
-        plan.probe(&old, &c);
-        plan.change(Some(&old), Some((wanted, mode)), &c);
-        let _ahead = WatchedAhead::new(&self.watched, interest, rearms);
-        let answers = self.submit(fd, token, &plan)?;
-        let write_gone = match self.verdict(fd, &old, &plan, &answers)? {
-            Ok(write_gone) => write_gone,
-            Err(errno) => {
-                self.undo_adds(fd, &plan, &answers);
-                self.forget(&mut st, fd);
-                return Err(os_error(errno));
-            }
-        };
-        let write_closed = match self.outcome(fd, &plan, &answers) {
-            Ok(now) => old.write_closed || write_gone || now,
-            Err(e) => {
-                let mut slot = old;
-                slot.unknown = true;
-                st.fds.set(fd, slot);
-                return Err(e);
-            }
-        };
-        let slot = Slot {
-            token,
-            interest,
-            rearms,
-            unknown: false,
-            read_closed: false,
-            write_closed,
-            ..old
-        };
-        self.remove(&mut st, fd);
-        self.insert(&mut st, fd, slot);
-        drop(st);
-        Ok(self.registration(fd, &slot))
-    }
-
-    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        let mut st = self.lock();
-        let Some(slot) = st.fds.get(fd) else {
-            return Err(self.not_registered(fd));
-        };
-        let mut plan = Plan::default();
-        plan.change(Some(&slot), None, &K::C);
-        let answers = self.submit(fd, slot.token, &plan)?;
-        let live = self.verdict(fd, &slot, &plan, &answers)?;
-        self.forget(&mut st, fd);
-        live.map_err(os_error)?;
-        self.outcome(fd, &plan, &answers).map(drop)
-    }
-
-    fn registration(self: &Arc<Self>, fd: RawFd, slot: &Slot) -> Registration<K> {
+    pub(super) fn registration(self: &Arc<Self>, fd: RawFd, slot: &Slot) -> Registration<K> {
         Registration {
             core: Arc::downgrade(self),
             fd,
@@ -556,7 +304,7 @@ impl<K: Kernel> Core<K> {
 
     /// Records `slot` for `fd`, with what follows from it: every direction
     /// armed, and a write-closed state due to be reported.
-    fn insert(&self, st: &mut State, fd: RawFd, mut slot: Slot) {
+    pub(super) fn insert(&self, st: &mut State, fd: RawFd, mut slot: Slot) {
         slot.armed = slot.kernel_set();
         slot.held = 0;
         slot.fired = false;
@@ -590,7 +338,7 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Drops `fd`'s record and everything queued for it.
-    fn remove(&self, st: &mut State, fd: RawFd) -> Option<Slot> {
+    pub(super) fn remove(&self, st: &mut State, fd: RawFd) -> Option<Slot> {
         let slot = st.fds.remove(fd)?;
         if slot.is_watched() {
             self.watched.fetch_sub(1, Ordering::Relaxed);
@@ -599,7 +347,7 @@ impl<K: Kernel> Core<K> {
         Some(slot)
     }
 
-    fn forget(&self, st: &mut State, fd: RawFd) {
+    pub(super) fn forget(&self, st: &mut State, fd: RawFd) {
         self.remove(st, fd);
     }
 

@@ -46,6 +46,8 @@ mod events;
 mod fake;
 #[cfg(any(pipeloop_kqueue, test))]
 mod plan;
+#[cfg(any(pipeloop_kqueue, test))]
+mod registry;
 #[cfg(test)]
 mod tests;
 #[cfg(any(pipeloop_kqueue, test))]
