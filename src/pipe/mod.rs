@@ -136,12 +136,14 @@
 //!
 //! [`IntoRawFd`] and `OwnedFd::from` hand over the fd as it is: if it was
 //! registered, it stays registered, and from then on it is a raw fd like any
-//! other (see [`SourceFd`](crate::SourceFd) for what closing it without
-//! deregistering does). A `Sender` or `Receiver` rebuilt from that fd does
-//! not know about the registration, so on the poll(2) backend it cannot
-//! re-arm edge mode, and dropping it does not end the registration:
-//! reregister it (through the new value) to take the registration back.
-//! Deregister first if the fd leaves your program's control.
+//! other (see [`SourceFd`](crate::SourceFd) for edge mode on raw fds, and
+//! for what closing one without deregistering does): on kqueue its edge
+//! mode stops holding back what its kernel reports beyond the contract. A
+//! `Sender` or `Receiver` rebuilt from that fd does not know about the
+//! registration, so on the poll(2) backend it cannot re-arm edge mode, and
+//! dropping it does not end the registration: reregister it (through the
+//! new value) to take the registration back. Deregister first if the fd
+//! leaves your program's control.
 //!
 //! # `SIGPIPE`
 //!
