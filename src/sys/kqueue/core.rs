@@ -337,7 +337,7 @@ impl<K: Kernel> Core<K> {
         }
     }
 
-    /// Drops `fd`'s record and everything queued for it.
+    /// Drops `fd`'s record and the write-closed report due for it.
     pub(super) fn remove(&self, st: &mut State, fd: RawFd) -> Option<Slot> {
         let slot = st.fds.remove(fd)?;
         if slot.is_watched() {
@@ -422,7 +422,7 @@ impl<K: Kernel> Core<K> {
     }
 }
 
-/// A pipe end's handle on its record: to re-enable a used-up direction, and
+/// A pipe end's handle on its record: to report a used-up direction, and
 /// to forget the record when the fd closes. It refers to the backend
 /// weakly, so it never keeps the kqueue fd open.
 #[derive(Debug)]
@@ -430,7 +430,7 @@ pub(crate) struct Registration<K: Kernel> {
     core: Weak<Core<K>>,
     fd: RawFd,
     id: u64,
-    /// Edge mode, re-enabled by the source.
+    /// Edge mode, whose held-back directions the source re-arms.
     rearms: bool,
 }
 
@@ -448,7 +448,7 @@ impl<K: Kernel> Registration<K> {
         self.rearms
     }
 
-    /// Re-enables `direction` before the next wait.
+    /// The source used `direction` up: its next event is news again.
     pub(crate) fn rearm(&self, direction: Interest) {
         if let Some(core) = self.core.upgrade() {
             core.rearm(self.fd, self.id, direction);

@@ -63,16 +63,14 @@ impl<K: Kernel> Core<K> {
             Liveness::Unknown if self.kernel.is_open(fd) => Ok(false),
             Liveness::Unknown => Err(libc::EBADF),
             Liveness::Stale if slot.kernel_set() == WRITE => {
-                let refused = |errno| {
-                    errno == libc::EPIPE || (errno == libc::EBADF && self.kernel.is_open(fd))
-                };
                 let add = answers
                     .of(plan)
                     .find(|(step, _)| step.role == Role::Add && step.bit == WRITE);
-                let gone = match add {
-                    Some((_, errno)) => refused(errno),
-                    None => refused(self.add_write_and_delete(fd, slot)?),
+                let errno = match add {
+                    Some((_, errno)) => errno,
+                    None => self.add_write_and_delete(fd, slot)?,
                 };
+                let gone = self.reader_is_gone(fd, errno);
                 if gone { Ok(true) } else { Err(libc::ENOENT) }
             }
             Liveness::Stale => Err(libc::ENOENT),
@@ -107,20 +105,26 @@ impl<K: Kernel> Core<K> {
         }
     }
 
+    /// Whether `errno`, from adding `fd`'s `EVFILT_WRITE`, says that the
+    /// pipe's reader is gone: FreeBSD and DragonFly refuse with `EPIPE`,
+    /// NetBSD 10 with `EBADF` (on an fd that is open); the others attach and
+    /// report `EV_EOF` (docs/kqueue.md, row c).
+    fn reader_is_gone(&self, fd: RawFd, errno: i32) -> bool {
+        errno == libc::EPIPE || (errno == libc::EBADF && self.kernel.is_open(fd))
+    }
+
     /// Reads the answers to a plan's adds and deletes: `Ok(write_closed)`,
     /// or the first real error. Two errors are not errors: `ENOENT` from a
-    /// delete (the filter is gone, as asked), and adding `EVFILT_WRITE` to a
-    /// pipe whose reader is gone, which FreeBSD and OpenBSD refuse with
-    /// `EPIPE` and NetBSD with `EBADF` (on an fd that is open): the sender
-    /// is write-closed.
+    /// delete (the filter is gone, as asked), and an add of `EVFILT_WRITE`
+    /// refused because the pipe's reader is gone (`reader_is_gone`): the
+    /// sender is write-closed.
     fn outcome(&self, fd: RawFd, plan: &Plan, answers: &Answers) -> io::Result<bool> {
         let mut write_closed = false;
         for (step, errno) in answers.of(plan) {
             match (step.role, errno) {
                 (_, 0) | (Role::Probe, _) => {}
                 (Role::Delete | Role::Cleanup, libc::ENOENT) => {}
-                (Role::Add, libc::EPIPE) if step.bit == WRITE => write_closed = true,
-                (Role::Add, libc::EBADF) if step.bit == WRITE && self.kernel.is_open(fd) => {
+                (Role::Add, e) if step.bit == WRITE && self.reader_is_gone(fd, e) => {
                     write_closed = true
                 }
                 _ => return Err(os_error(errno)),
