@@ -82,6 +82,8 @@ pub(crate) struct Core<K: Kernel> {
     /// A poller is in (or on its way into) `kevent`: a write-closed report
     /// added meanwhile must wake it (`wake_poller`).
     pub(super) waiting: AtomicBool,
+    /// `State::synthetic` has fds: set under the lock, read without it.
+    pub(super) due: Arc<AtomicBool>,
     /// Records whose events need bookkeeping in `select` (edge mode of a
     /// pipe end, oneshot pairs): while there are none, `select` takes no
     /// lock unless a pipe hangs up.
@@ -102,7 +104,45 @@ pub(super) struct State {
     pub(super) fds: FdMap<Slot>,
     pub(super) next_id: u64,
     /// fds whose write-closed is due to be reported by this backend.
-    pub(super) synthetic: Vec<RawFd>,
+    pub(super) synthetic: Due,
+}
+
+/// The fds whose write-closed this backend is due to report, and a flag
+/// that says whether there are any, which a poller reads without the lock
+/// (`Core::due`, the same flag). Every change goes through here, so the flag
+/// cannot disagree with the list.
+#[derive(Default)]
+pub(super) struct Due {
+    fds: Vec<RawFd>,
+    any: Arc<AtomicBool>,
+}
+
+impl Due {
+    fn set(&mut self) {
+        self.any.store(!self.fds.is_empty(), Ordering::SeqCst);
+    }
+
+    pub(super) fn fds(&self) -> &[RawFd] {
+        &self.fds
+    }
+
+    /// Adds `fd` if it is not there yet.
+    pub(super) fn add(&mut self, fd: RawFd) {
+        if !self.fds.contains(&fd) {
+            self.fds.push(fd);
+            self.set();
+        }
+    }
+
+    pub(super) fn drop_fd(&mut self, fd: RawFd) {
+        self.fds.retain(|&f| f != fd);
+        self.set();
+    }
+
+    pub(super) fn take(&mut self, i: usize) {
+        self.fds.swap_remove(i);
+        self.set();
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -189,9 +229,11 @@ impl<K: Kernel> Core<K> {
     /// Takes the kernel's kqueue, after checking that it answers changes
     /// with receipts.
     pub(crate) fn new(kernel: K) -> io::Result<Core<K>> {
+        let state = State::default();
         let core = Core {
             kernel,
-            state: Mutex::new(State::default()),
+            due: Arc::clone(&state.synthetic.any),
+            state: Mutex::new(state),
             waiting: AtomicBool::new(false),
             watched: AtomicUsize::new(0),
             next_user_ident: AtomicUsize::new(0),
@@ -314,7 +356,7 @@ impl<K: Kernel> Core<K> {
         if slot.write_closed && slot.interest.is_writable() {
             // Reported at the next poll, as epoll reports a new
             // registration's state at once.
-            st.synthetic.push(fd);
+            st.synthetic.add(fd);
             self.wake_poller();
         }
         st.fds.set(fd, slot);
@@ -343,7 +385,7 @@ impl<K: Kernel> Core<K> {
         if slot.is_watched() {
             self.watched.fetch_sub(1, Ordering::Relaxed);
         }
-        st.synthetic.retain(|&f| f != fd);
+        st.synthetic.drop_fd(fd);
         Some(slot)
     }
 

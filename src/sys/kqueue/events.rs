@@ -71,11 +71,13 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Marks a poller waiting (from now on, `wake_poller` wakes it) and
-    /// says whether write-closed events are due.
+    /// says whether write-closed events are due, without the lock: a thread
+    /// that adds one sets `due` and then reads `waiting`, this one the other
+    /// way round (both `SeqCst`), so either it sees the report or that
+    /// thread wakes it.
     fn start_waiting(&self) -> bool {
-        let st = self.lock();
         self.waiting.store(true, Ordering::SeqCst);
-        !st.synthetic.is_empty()
+        self.due.load(Ordering::SeqCst)
     }
 
     /// Submits one change now, with a receipt so that nothing is scanned.
@@ -179,8 +181,8 @@ impl<K: Kernel> Core<K> {
     pub(super) fn latch_write_closed(&self, st: &mut State, fd: RawFd, slot: &mut Slot) {
         if !slot.write_closed {
             slot.write_closed = true;
-            if slot.interest.is_writable() && !st.synthetic.contains(&fd) {
-                st.synthetic.push(fd);
+            if slot.interest.is_writable() {
+                st.synthetic.add(fd);
                 self.wake_poller();
             }
         }
@@ -198,7 +200,7 @@ impl<K: Kernel> Core<K> {
         let delete = slot.change(fd, WRITE, K::C.ev_delete, &K::C);
         self.change_now(st, delete);
         if !slot.interest.is_edge() && !slot.interest.is_oneshot() {
-            st.synthetic.push(fd);
+            st.synthetic.add(fd);
         }
     }
 
@@ -211,7 +213,7 @@ impl<K: Kernel> Core<K> {
             let disable = slot.change(fd, other, K::C.ev_disable, &K::C);
             self.change_now(st, disable);
         } else {
-            st.synthetic.retain(|&f| f != fd);
+            st.synthetic.drop_fd(fd);
         }
     }
 
@@ -221,14 +223,14 @@ impl<K: Kernel> Core<K> {
     fn report_write_closed(&self, events: &mut Vec<RawEvent>, capacity: usize) {
         let mut st = self.lock();
         let mut i = 0;
-        while i < st.synthetic.len() && events.len() < capacity {
-            let fd = st.synthetic[i];
+        while i < st.synthetic.fds().len() && events.len() < capacity {
+            let fd = st.synthetic.fds()[i];
             let Some(mut slot) = st.fds.get(fd) else {
-                st.synthetic.swap_remove(i);
+                st.synthetic.take(i);
                 continue;
             };
             if slot.is_oneshot_pair() {
-                st.synthetic.swap_remove(i);
+                st.synthetic.take(i);
                 if !std::mem::replace(&mut slot.fired, true) {
                     events.push(raw::new(slot.token, flags::OUT | flags::ERR));
                     self.disable_sibling(&mut st, fd, &slot, WRITE);
@@ -238,7 +240,7 @@ impl<K: Kernel> Core<K> {
             }
             events.push(raw::new(slot.token, flags::OUT | flags::ERR));
             if slot.interest.is_edge() || slot.interest.is_oneshot() {
-                st.synthetic.swap_remove(i);
+                st.synthetic.take(i);
             } else {
                 i += 1;
             }
