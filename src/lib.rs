@@ -101,6 +101,7 @@ pub mod event;
 mod interest;
 pub mod pipe;
 mod poll;
+pub mod reactor;
 pub mod signal;
 mod source_fd;
 mod sys;

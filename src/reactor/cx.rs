@@ -1,0 +1,114 @@
+//! `Cx`: what a handler gets besides its event, to change the loop while it
+//! dispatches.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Instant;
+
+use super::inner::Inner;
+use super::{ChildEvent, Flow, Key, Remote, Timer};
+use crate::Interest;
+use crate::event::{Event, Source};
+
+/// A handler's view of the loop: the loop's data (`cx.data`, the `&mut T`
+/// passed to [`run`](super::EventLoop::run)), and the loop itself, to insert
+/// and remove things, stop it, or read the time.
+///
+/// Changes take effect at once: a source removed here gets no further event,
+/// even one collected in this turn already; a source inserted here gets
+/// nothing from events collected before it existed.
+pub struct Cx<'a, T> {
+    /// The loop's data: one `&mut T` for every handler, so no
+    /// `Rc<RefCell<_>>` is needed to share state between them.
+    pub data: &'a mut T,
+    inner: &'a mut Inner<T>,
+    key: Option<Key>,
+}
+
+impl<'a, T> Cx<'a, T> {
+    pub(super) fn new(data: &'a mut T, inner: &'a mut Inner<T>, key: Option<Key>) -> Cx<'a, T> {
+        Cx { data, inner, key }
+    }
+
+    /// The key of the entry whose handler runs (`None` for remote work and
+    /// the before-sleep hook).
+    pub fn key(&self) -> Option<Key> {
+        self.key
+    }
+
+    /// Inserts a source, as [`EventLoop::insert`](super::EventLoop::insert).
+    pub fn insert<S, F>(&mut self, source: S, interest: Interest, handler: F) -> io::Result<Key>
+    where
+        S: Source + AsRawFd + 'static,
+        F: FnMut(&mut Cx<'_, T>, &mut S, &Event) -> io::Result<Flow> + 'static,
+    {
+        self.inner.insert_io(source, interest, handler)
+    }
+
+    /// Inserts a timer, as
+    /// [`EventLoop::insert_timer`](super::EventLoop::insert_timer).
+    pub fn insert_timer<F>(&mut self, timer: Timer, handler: F) -> io::Result<Key>
+    where
+        F: FnMut(&mut Cx<'_, T>) -> io::Result<Flow> + 'static,
+    {
+        self.inner.insert_timer(timer, Box::new(handler))
+    }
+
+    /// Watches signals, as
+    /// [`EventLoop::insert_signals`](super::EventLoop::insert_signals).
+    pub fn insert_signals<F>(&mut self, signals: &[libc::c_int], handler: F) -> io::Result<Key>
+    where
+        F: FnMut(&mut Cx<'_, T>, libc::c_int) -> io::Result<Flow> + 'static,
+    {
+        self.inner.insert_signals(signals, Box::new(handler))
+    }
+
+    /// Spawns a child, as [`EventLoop::spawn`](super::EventLoop::spawn).
+    pub fn spawn<F>(&mut self, command: &mut Command, handler: F) -> io::Result<Key>
+    where
+        F: FnMut(&mut Cx<'_, T>, ChildEvent<'_>) -> io::Result<Flow> + 'static,
+    {
+        self.inner.spawn(command, Box::new(handler))
+    }
+
+    /// Removes what `key` names, this handler's own entry included; `false`
+    /// for a stale key.
+    pub fn remove(&mut self, key: Key) -> bool {
+        self.inner.remove(key)
+    }
+
+    /// The pid of the child `key` names, while its entry is there.
+    pub fn pid(&self, key: Key) -> Option<u32> {
+        self.inner.child_pid(key)
+    }
+
+    /// Makes [`run`](super::EventLoop::run) return once this handler
+    /// returns. Events of this turn not dispatched yet are kept for the next
+    /// run.
+    pub fn stop(&mut self) {
+        self.inner.stop = true;
+    }
+
+    /// The time this turn's dispatch started: read once, when the poll
+    /// returned, and the instant timers are compared with.
+    pub fn now(&self) -> Instant {
+        self.inner.now
+    }
+
+    /// A handle for other threads (see [`Remote`]).
+    pub fn remote(&self) -> Remote<T> {
+        Remote {
+            shared: std::sync::Arc::clone(&self.inner.remote),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Cx<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cx")
+            .field("key", &self.key)
+            .field("now", &self.inner.now)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,486 @@
+//! What the loop holds besides its `Poll` and `Events`: the entries, the
+//! timer queue, the remote queue. Handlers get it through `Cx`, so that
+//! they can change the loop while it dispatches.
+//!
+//! A handler runs *taken out* of its entry (the entry holds `None`
+//! meanwhile), so the handler can reach the entries through `Cx` without
+//! two borrows of one thing. When it returns, it goes back only if its entry
+//! is still there under the same serial; otherwise the entry was removed
+//! while it ran, and the dispatcher ends it (deregisters its source).
+//!
+//! An index freed during a turn is not reused before the turn ends (the
+//! entry turns `Vacant` and waits in `quarantine`), so an event collected
+//! this turn never reaches an entry inserted after it was collected.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::child::{ChildEntry, ChildWatch};
+use super::key::{self, Key, Part};
+use super::remote::{Job, Shared};
+use super::timers::{Scheduled, Timer, TimerQueue, next_deadline};
+use super::{Cx, Flow};
+use crate::event::{Event, Source};
+use crate::signal::Signals;
+use crate::{Interest, Registry};
+
+pub(super) type TimerFn<T> = Box<dyn FnMut(&mut Cx<'_, T>) -> io::Result<Flow>>;
+pub(super) type SignalFn<T> = Box<dyn FnMut(&mut Cx<'_, T>, libc::c_int) -> io::Result<Flow>>;
+pub(super) type SleepFn<T> = Box<dyn FnMut(&mut Cx<'_, T>) -> io::Result<()>>;
+
+/// A source and its handler, behind one object so that entries need not
+/// know the source's type.
+pub(super) trait IoEntry<T> {
+    fn dispatch(&mut self, cx: &mut Cx<'_, T>, event: &Event) -> io::Result<Flow>;
+    fn deregister(&mut self, registry: &Registry);
+    fn fd(&self) -> i32;
+    fn interest(&self) -> Interest;
+}
+
+pub(super) struct Io<S, F> {
+    pub(super) source: S,
+    pub(super) handler: F,
+    pub(super) interest: Interest,
+}
+
+impl<T, S, F> IoEntry<T> for Io<S, F>
+where
+    S: Source + AsRawFd,
+    F: FnMut(&mut Cx<'_, T>, &mut S, &Event) -> io::Result<Flow>,
+{
+    fn dispatch(&mut self, cx: &mut Cx<'_, T>, event: &Event) -> io::Result<Flow> {
+        (self.handler)(cx, &mut self.source, event)
+    }
+
+    fn deregister(&mut self, registry: &Registry) {
+        // The source is dropped next; pipeloop's own ends would deregister
+        // themselves then, other sources may not.
+        let _ = registry.deregister(&mut self.source);
+    }
+
+    fn fd(&self) -> i32 {
+        self.source.as_raw_fd()
+    }
+
+    fn interest(&self) -> Interest {
+        self.interest
+    }
+}
+
+pub(super) struct TimerEntry<T> {
+    pub(super) handler: Option<TimerFn<T>>,
+    pub(super) period: Option<Duration>,
+    /// Its live entry in the timer queue.
+    pub(super) scheduled: Scheduled,
+}
+
+pub(super) struct SignalEntry<T> {
+    pub(super) signals: Signals,
+    pub(super) watched: Vec<libc::c_int>,
+    pub(super) handler: Option<SignalFn<T>>,
+}
+
+pub(super) enum Kind<T> {
+    /// `None` while its handler runs.
+    Io(Option<Box<dyn IoEntry<T>>>),
+    Timer(TimerEntry<T>),
+    Signals(SignalEntry<T>),
+    Child(Box<ChildEntry<T>>),
+    /// Removed during this turn: the index is freed when the turn ends.
+    Vacant,
+}
+
+pub(super) struct Entry<T> {
+    pub(super) serial: u64,
+    pub(super) kind: Kind<T>,
+}
+
+pub(super) struct Inner<T> {
+    pub(super) registry: Registry,
+    pub(super) entries: Slab<Entry<T>>,
+    next_serial: u64,
+    pub(super) timers: TimerQueue,
+    /// Due timers scheduled during the current firing pass, which wait for
+    /// the next one (kept to reuse its memory).
+    deferred: Vec<Scheduled>,
+    quarantine: Vec<usize>,
+    in_turn: bool,
+    pub(super) stop: bool,
+    pub(super) now: Instant,
+    pub(super) remote: Arc<Shared<T>>,
+    remote_batch: VecDeque<Job<T>>,
+    pub(super) children: ChildWatch,
+    /// Where child output is read into (taken out while a child's handler
+    /// runs).
+    pub(super) buf: Vec<u8>,
+    pub(super) before_sleep: Option<SleepFn<T>>,
+}
+
+impl<T> Inner<T> {
+    pub(super) fn new(registry: Registry, remote: Arc<Shared<T>>) -> Inner<T> {
+        Inner {
+            registry,
+            entries: Slab::new(),
+            next_serial: 0,
+            timers: TimerQueue::default(),
+            deferred: Vec::new(),
+            quarantine: Vec::new(),
+            in_turn: false,
+            stop: false,
+            now: Instant::now(),
+            remote,
+            remote_batch: VecDeque::new(),
+            children: ChildWatch::default(),
+            buf: Vec::new(),
+            before_sleep: None,
+        }
+    }
+
+    /// The key the next insert will get, and its token for `part`.
+    pub(super) fn vacant_key(&mut self) -> Key {
+        Key {
+            index: self.entries.vacant_key(),
+            serial: self.next_serial,
+        }
+    }
+
+    pub(super) fn add(&mut self, kind: Kind<T>) -> Key {
+        let key = self.vacant_key();
+        self.next_serial += 1;
+        let index = self.entries.insert(Entry {
+            serial: key.serial,
+            kind,
+        });
+        debug_assert_eq!(index, key.index);
+        log::trace!("pipeloop::reactor: inserted {key:?}");
+        key
+    }
+
+    /// Whether `key` names an entry that is there (not removed).
+    pub(super) fn is_current(&self, key: Key) -> bool {
+        self.entries
+            .get(key.index)
+            .is_some_and(|e| e.serial == key.serial && !matches!(e.kind, Kind::Vacant))
+    }
+
+    pub(super) fn insert_io<S, F>(
+        &mut self,
+        mut source: S,
+        interest: Interest,
+        handler: F,
+    ) -> io::Result<Key>
+    where
+        S: Source + AsRawFd + 'static,
+        F: FnMut(&mut Cx<'_, T>, &mut S, &Event) -> io::Result<Flow> + 'static,
+    {
+        let key = self.vacant_key();
+        self.registry
+            .register(&mut source, key::token(key.index, Part::Main), interest)?;
+        let io = Io {
+            source,
+            handler,
+            interest,
+        };
+        Ok(self.add(Kind::Io(Some(Box::new(io)))))
+    }
+
+    pub(super) fn insert_timer(&mut self, timer: Timer, handler: TimerFn<T>) -> io::Result<Key> {
+        if timer.period == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a repeating timer needs a period longer than zero",
+            ));
+        }
+        let now = Instant::now();
+        let key = self.vacant_key();
+        let scheduled = self.timers.schedule(timer.first_deadline(now), key.index);
+        self.timers.added();
+        let entry = TimerEntry {
+            handler: Some(handler),
+            period: timer.period,
+            scheduled,
+        };
+        Ok(self.add(Kind::Timer(entry)))
+    }
+
+    pub(super) fn insert_signals(
+        &mut self,
+        signals: &[libc::c_int],
+        handler: SignalFn<T>,
+    ) -> io::Result<Key> {
+        let mut watcher = Signals::new(signals)?;
+        let key = self.vacant_key();
+        self.registry.register(
+            &mut watcher,
+            key::token(key.index, Part::Main),
+            Interest::READABLE,
+        )?;
+        let entry = SignalEntry {
+            signals: watcher,
+            watched: signals.to_vec(),
+            handler: Some(handler),
+        };
+        Ok(self.add(Kind::Signals(entry)))
+    }
+
+    /// Removes what `key` names; `false` for a stale key. What was being
+    /// dispatched is ended by its dispatcher when its handler returns.
+    pub(super) fn remove(&mut self, key: Key) -> bool {
+        if !self.is_current(key) {
+            return false;
+        }
+        let kind = std::mem::replace(&mut self.entries[key.index].kind, Kind::Vacant);
+        match kind {
+            Kind::Io(Some(mut io)) => io.deregister(&self.registry),
+            Kind::Io(None) => {}
+            Kind::Timer(_) => self.timer_gone(),
+            Kind::Signals(mut s) => {
+                let _ = self.registry.deregister(&mut s.signals);
+            }
+            Kind::Child(mut child) => child.end(&self.registry),
+            Kind::Vacant => unreachable!("is_current checked"),
+        }
+        self.free(key.index);
+        log::trace!("pipeloop::reactor: removed {key:?}");
+        true
+    }
+
+    /// A timer's entry went (removed, or fired for the last time).
+    fn timer_gone(&mut self) {
+        let entries = &self.entries;
+        self.timers.removed(|s| is_live_timer(entries, s));
+    }
+
+    /// Frees the index of an entry that is `Vacant` now: at once between
+    /// turns, when the turn ends during one.
+    pub(super) fn free(&mut self, index: usize) {
+        if self.in_turn {
+            self.quarantine.push(index);
+        } else {
+            self.entries.remove(index);
+        }
+    }
+
+    pub(super) fn begin_turn(&mut self) {
+        self.in_turn = true;
+    }
+
+    pub(super) fn end_turn(&mut self) {
+        self.in_turn = false;
+        for index in self.quarantine.drain(..) {
+            self.entries.remove(index);
+        }
+    }
+
+    /// Entries that are there (not removed this turn).
+    pub(super) fn live_entries(&self) -> usize {
+        self.entries.len() - self.quarantine.len()
+    }
+
+    /// Runs the before-sleep hook (taken out while it runs, as handlers are).
+    pub(super) fn run_before_sleep(&mut self, data: &mut T) -> io::Result<()> {
+        let Some(mut hook) = self.before_sleep.take() else {
+            return Ok(());
+        };
+        let result = hook(&mut Cx::new(data, self, None));
+        // A hook that set a new hook meanwhile is replaced by it.
+        self.before_sleep.get_or_insert(hook);
+        result
+    }
+
+    /// Whether nothing is left to wait for: no entry, no `Remote` alive
+    /// and no remote work queued.
+    pub(super) fn is_idle(&self) -> bool {
+        self.live_entries() == 0 && Arc::strong_count(&self.remote) == 1 && !self.remote.has_jobs()
+    }
+
+    /// How long the poll may wait: the caller's timeout, cut to the nearest
+    /// live timer's deadline.
+    pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        while let Some(top) = self.timers.peek() {
+            if is_live_timer(&self.entries, &top) {
+                let until = top.deadline.saturating_duration_since(Instant::now());
+                return Some(timeout.map_or(until, |t| t.min(until)));
+            }
+            self.timers.pop();
+        }
+        timeout
+    }
+
+    /// Dispatches one event to the entry its token names, if that entry is
+    /// still there.
+    pub(super) fn dispatch(&mut self, data: &mut T, event: &Event) -> io::Result<()> {
+        let token = event.token();
+        log::trace!("pipeloop::reactor: event {event:?}");
+        if token == key::SIGCHLD {
+            return self.children_exited(data);
+        }
+        let Some((index, part)) = key::parse(token) else {
+            return Ok(()); // a remote's wake-up: its work runs at the end of the turn
+        };
+        let Some(entry) = self.entries.get_mut(index) else {
+            return Ok(());
+        };
+        let key = Key {
+            index,
+            serial: entry.serial,
+        };
+        match &mut entry.kind {
+            Kind::Io(io) => match io.take() {
+                Some(io) => self.dispatch_io(data, key, io, event),
+                None => Ok(()),
+            },
+            Kind::Signals(_) => self.dispatch_signals(data, key),
+            Kind::Child(_) => self.dispatch_child(data, key, part),
+            Kind::Timer(_) | Kind::Vacant => Ok(()),
+        }
+    }
+
+    fn dispatch_io(
+        &mut self,
+        data: &mut T,
+        key: Key,
+        mut io: Box<dyn IoEntry<T>>,
+        event: &Event,
+    ) -> io::Result<()> {
+        let result = io.dispatch(&mut Cx::new(data, self, Some(key)), event);
+        let keep = matches!(result, Ok(Flow::Continue) | Err(_));
+        if keep && self.is_current(key) {
+            self.entries[key.index].kind = Kind::Io(Some(io));
+        } else {
+            // Removed by its handler (`Flow::Remove`, or `cx.remove` of its
+            // own key): end the source here, where it is.
+            io.deregister(&self.registry);
+            if self.is_current(key) {
+                self.entries[key.index].kind = Kind::Vacant;
+                self.free(key.index);
+            }
+        }
+        result.map(drop)
+    }
+
+    fn dispatch_signals(&mut self, data: &mut T, key: Key) -> io::Result<()> {
+        let Kind::Signals(entry) = &mut self.entries[key.index].kind else {
+            unreachable!("dispatch matched a signal entry")
+        };
+        let pending = entry.signals.pending();
+        let Some(mut handler) = entry.handler.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(Flow::Continue);
+        for signal in pending {
+            log::trace!("pipeloop::reactor: signal {signal} for {key:?}");
+            result = handler(&mut Cx::new(data, self, Some(key)), signal);
+            if !matches!(result, Ok(Flow::Continue)) || !self.is_current(key) {
+                break;
+            }
+        }
+        if self.is_current(key) {
+            if let Kind::Signals(entry) = &mut self.entries[key.index].kind {
+                entry.handler = Some(handler);
+            }
+            if matches!(result, Ok(Flow::Remove)) {
+                self.remove(key);
+            }
+        }
+        result.map(drop)
+    }
+
+    /// Fires the timers that are due by `self.now`, earliest first (equal
+    /// deadlines in the order they were inserted). A timer scheduled while
+    /// they fire waits for the next turn, so a handler that inserts a timer
+    /// that is due at once cannot keep this loop going.
+    pub(super) fn fire_timers(&mut self, data: &mut T) -> io::Result<()> {
+        let limit = self.timers.next_seq();
+        let result = self.fire_due(data, limit);
+        for scheduled in self.deferred.drain(..) {
+            self.timers.push_back(scheduled);
+        }
+        result
+    }
+
+    fn fire_due(&mut self, data: &mut T, limit: u64) -> io::Result<()> {
+        while let Some(top) = self.timers.peek() {
+            if top.deadline > self.now {
+                break;
+            }
+            self.timers.pop();
+            if !is_live_timer(&self.entries, &top) {
+                continue;
+            }
+            if top.seq >= limit {
+                self.deferred.push(top);
+                continue;
+            }
+            self.fire(data, top)?;
+        }
+        Ok(())
+    }
+
+    fn fire(&mut self, data: &mut T, due: Scheduled) -> io::Result<()> {
+        let entry = &mut self.entries[due.index];
+        let key = Key {
+            index: due.index,
+            serial: entry.serial,
+        };
+        let Kind::Timer(timer) = &mut entry.kind else {
+            unreachable!("a live timer entry")
+        };
+        let Some(mut handler) = timer.handler.take() else {
+            return Ok(());
+        };
+        let period = timer.period;
+        log::trace!("pipeloop::reactor: timer {key:?} due {:?}", due.deadline);
+        let result = handler(&mut Cx::new(data, self, Some(key)));
+        if !self.is_current(key) {
+            return result.map(drop); // it removed itself
+        }
+        let again = match (&result, period) {
+            (Ok(Flow::Continue) | Err(_), Some(period)) => Some(period),
+            _ => None,
+        };
+        match again {
+            Some(period) => {
+                let next = next_deadline(due.deadline, period, self.now);
+                let scheduled = self.timers.schedule(next, key.index);
+                if let Kind::Timer(timer) = &mut self.entries[key.index].kind {
+                    timer.handler = Some(handler);
+                    timer.scheduled = scheduled;
+                }
+            }
+            None => {
+                self.remove(key);
+            }
+        }
+        result.map(drop)
+    }
+
+    /// Runs the closures that `Remote`s sent, in the order sent.
+    pub(super) fn run_remote(&mut self, data: &mut T) {
+        if !self.remote.has_jobs() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.remote_batch);
+        self.remote.take_jobs(&mut batch);
+        for job in batch.drain(..) {
+            job(&mut Cx::new(data, self, None));
+        }
+        self.remote_batch = batch;
+    }
+}
+
+/// Whether `scheduled` is its timer's live entry.
+pub(super) fn is_live_timer<T>(entries: &Slab<Entry<T>>, scheduled: &Scheduled) -> bool {
+    match entries.get(scheduled.index) {
+        Some(Entry {
+            kind: Kind::Timer(timer),
+            ..
+        }) => timer.scheduled.seq == scheduled.seq,
+        _ => false,
+    }
+}

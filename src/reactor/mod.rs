@@ -1,0 +1,379 @@
+//! A reactor on top of [`Poll`]: handlers for sources, timers, signals and
+//! child processes, and a [`Remote`] for other threads.
+//!
+//! mio stops at readiness: its users write the dispatch, the deadlines and
+//! the signal plumbing themselves. [`EventLoop`] is that part, written once,
+//! on pipeloop's own layers and nothing else.
+//!
+//! ```
+//! use pipeloop::reactor::{EventLoop, Flow, Timer};
+//! use pipeloop::{pipe, Interest};
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//!
+//! struct App { bytes: usize, ticks: u32 }
+//!
+//! let mut ev: EventLoop<App> = EventLoop::new()?;
+//! let (mut tx, rx) = pipe::new()?;
+//! ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _event| {
+//!     let mut buf = [0; 4096];
+//!     loop {
+//!         match rx.read(&mut buf) {
+//!             Ok(0) => return Ok(Flow::Remove), // the writer is gone
+//!             Ok(n) => {
+//!                 cx.data.bytes += n;
+//!                 if n < buf.len() { return Ok(Flow::Continue) } // used up
+//!             }
+//!             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Flow::Continue),
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//! })?;
+//! ev.insert_timer(Timer::every(Duration::from_millis(10)), |cx| {
+//!     cx.data.ticks += 1;
+//!     if cx.data.ticks == 3 { cx.stop(); }
+//!     Ok(Flow::Continue)
+//! })?;
+//! tx.write_all(b"hello")?;
+//! let mut app = App { bytes: 0, ticks: 0 };
+//! ev.run(&mut app)?;
+//! assert_eq!((app.bytes, app.ticks), (5, 3));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # One turn of the loop
+//!
+//! [`run_once`](EventLoop::run_once) is one turn; [`run`](EventLoop::run)
+//! repeats it. A turn:
+//!
+//! 1. **Computes the timeout**: the caller's, cut to the nearest timer's
+//!    deadline, so that the poll wakes in time for it. (Dead timer entries at
+//!    the top of the queue are dropped on the way.)
+//! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
+//!    the last chance to do work before the thread sleeps.
+//! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
+//!    timeout. `EINTR` (a signal arrived) ends the wait early with no
+//!    events; the turn goes on.
+//! 4. **Reads the clock** once: [`Cx::now`] for every handler of the turn,
+//!    and the instant timers are compared with.
+//! 5. **Dispatches I/O**: each event's token names an entry (slab index and
+//!    part); an entry removed meanwhile gets nothing. A source's handler gets
+//!    its source back, mutably, with the event; a signal watcher's runs once
+//!    per pending signal; a child's gets its output, chunk by chunk, and
+//!    its exit last.
+//! 6. **Fires due timers**, earliest deadline first, equal deadlines in the
+//!    order inserted; never early. A repeating timer is rescheduled on its
+//!    previous deadline plus its period.
+//! 7. **Runs remote work**: the closures [`Remote::send`] queued, in the
+//!    order sent.
+//!
+//! Handlers may insert and remove anything during a turn. A handler's error
+//! ends the turn after that handler returns, and `run` / `run_once` return
+//! it; events of the turn not dispatched yet are kept for the next turn, so
+//! none is lost, and the loop can be run again. `trace!` logs every event
+//! and firing timer, so `RUST_LOG=pipeloop=trace` shows the loop at work;
+//! [`describe`](EventLoop::describe) prints what it holds.
+
+mod child;
+mod cx;
+mod describe;
+mod inner;
+mod key;
+mod remote;
+mod timers;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use child::ChildEvent;
+pub use cx::Cx;
+pub use describe::Describe;
+pub use key::Key;
+pub use remote::Remote;
+pub use timers::Timer;
+
+use crate::event::{Event, Source};
+use crate::{Backend, Events, Interest, Poll, Waker};
+use inner::Inner;
+
+/// What a handler wants after it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep the entry (a one-shot timer is done all the same).
+    Continue,
+    /// Remove the entry: its source is deregistered and dropped, a child is
+    /// killed and reaped (see [`EventLoop::spawn`]).
+    Remove,
+}
+
+/// An event loop that owns its sources and runs a handler for each of
+/// their events, its timers and signals, and its children's output; see the
+/// [module docs](self) for one turn, step by step.
+///
+/// `T` is the loop's data: `run` takes a `&mut T` and every handler gets it
+/// as `cx.data`.
+pub struct EventLoop<T> {
+    poll: Poll,
+    events: Events,
+    inner: Inner<T>,
+    /// Events of the last turn that a handler's error or `stop` left
+    /// undispatched: the next turn dispatches them before it polls.
+    resume_at: Option<usize>,
+}
+
+/// Events one poll takes at most.
+const EVENTS: usize = 256;
+
+impl<T> EventLoop<T> {
+    /// A loop on the backend [`Poll::new`] picks.
+    ///
+    /// # Errors
+    ///
+    /// As [`Poll::new`], and the errors of making the loop's waker.
+    pub fn new() -> io::Result<EventLoop<T>> {
+        EventLoop::from_poll(Poll::new()?)
+    }
+
+    /// A loop on `backend`, as [`Poll::with_backend`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Poll::with_backend`].
+    pub fn with_backend(backend: Backend) -> io::Result<EventLoop<T>> {
+        EventLoop::from_poll(Poll::with_backend(backend)?)
+    }
+
+    fn from_poll(poll: Poll) -> io::Result<EventLoop<T>> {
+        let waker = Waker::new(poll.registry(), key::REMOTE)?;
+        let registry = poll.registry().try_clone()?;
+        let remote = Arc::new(remote::Shared::new(waker));
+        Ok(EventLoop {
+            inner: Inner::new(registry, remote),
+            events: Events::with_capacity(EVENTS),
+            poll,
+            resume_at: None,
+        })
+    }
+
+    /// The backend the loop polls with.
+    pub fn backend(&self) -> Backend {
+        self.poll.backend()
+    }
+
+    /// Registers `source` for `interest` and keeps it: `handler` gets it
+    /// back, mutably, with each of its events. The loop owns it from now on;
+    /// [`remove`](Self::remove) (or the handler's
+    /// [`Flow::Remove`]) deregisters and drops it.
+    ///
+    /// In edge mode (the default) the handler must use a direction up (read
+    /// until `WouldBlock` or a short read) before another event comes; see
+    /// the [`pipe`](crate::pipe) docs.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Registry::register`](crate::Registry::register).
+    pub fn insert<S, F>(&mut self, source: S, interest: Interest, handler: F) -> io::Result<Key>
+    where
+        S: Source + AsRawFd + 'static,
+        F: FnMut(&mut Cx<'_, T>, &mut S, &Event) -> io::Result<Flow> + 'static,
+    {
+        self.inner.insert_io(source, interest, handler)
+    }
+
+    /// Inserts a timer: `handler` runs when it is due (see [`Timer`]).
+    /// Returning [`Flow::Continue`] keeps a repeating timer's cadence;
+    /// [`Flow::Remove`] ends it.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) for a repeating timer
+    /// with a zero period.
+    pub fn insert_timer<F>(&mut self, timer: Timer, handler: F) -> io::Result<Key>
+    where
+        F: FnMut(&mut Cx<'_, T>) -> io::Result<Flow> + 'static,
+    {
+        self.inner.insert_timer(timer, Box::new(handler))
+    }
+
+    /// Watches `signals` (through [`signal::Signals`](crate::signal::Signals)):
+    /// `handler` runs once per pending signal per turn, with its number.
+    ///
+    /// # Errors
+    ///
+    /// As [`Signals::new`](crate::signal::Signals::new).
+    pub fn insert_signals<F>(&mut self, signals: &[libc::c_int], handler: F) -> io::Result<Key>
+    where
+        F: FnMut(&mut Cx<'_, T>, libc::c_int) -> io::Result<Flow> + 'static,
+    {
+        self.inner.insert_signals(signals, Box::new(handler))
+    }
+
+    /// Spawns `command` with its stdout and stderr piped to the loop (any
+    /// `stdout`/`stderr` set on it is replaced; stdin is left as set).
+    /// `handler` gets each chunk of output as it is read, then
+    /// [`ChildEvent::Exit`], always last: after the child exited and both
+    /// pipes reached end of file. The entry goes after `Exit`.
+    ///
+    /// The loop reaps only its own children (`waitpid` on their pids). Its
+    /// child's pid is [`pid`](Self::pid), to signal it or its process group.
+    /// Removing the key before `Exit` (or dropping the loop) **kills the
+    /// child** (`SIGKILL`) and reaps it, so that none outlives its entry or
+    /// is left a zombie; to stop a child gently, signal it and wait for
+    /// `Exit`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Command::spawn`], of watching the child's exit, and
+    /// of registering its pipes (the child is then killed and reaped).
+    pub fn spawn<F>(&mut self, command: &mut Command, handler: F) -> io::Result<Key>
+    where
+        F: FnMut(&mut Cx<'_, T>, ChildEvent<'_>) -> io::Result<Flow> + 'static,
+    {
+        self.inner.spawn(command, Box::new(handler))
+    }
+
+    /// Removes what `key` names: a source is deregistered and dropped, a
+    /// timer cancelled, a signal watcher dropped, a child killed and reaped.
+    /// `false` for a key that names nothing (any more): never a panic.
+    pub fn remove(&mut self, key: Key) -> bool {
+        self.inner.remove(key)
+    }
+
+    /// The pid of the child `key` names, while its entry is there.
+    pub fn pid(&self, key: Key) -> Option<u32> {
+        self.inner.child_pid(key)
+    }
+
+    /// A handle for other threads, to wake the loop or send it work.
+    pub fn remote(&self) -> Remote<T> {
+        Remote {
+            shared: Arc::clone(&self.inner.remote),
+        }
+    }
+
+    /// Sets the hook that runs when the loop is about to block in `poll`
+    /// (not before a poll with a zero timeout), replacing any earlier one.
+    /// Its error ends the turn, as a handler's does.
+    pub fn before_sleep<F>(&mut self, hook: F)
+    where
+        F: FnMut(&mut Cx<'_, T>) -> io::Result<()> + 'static,
+    {
+        self.inner.before_sleep = Some(Box::new(hook));
+    }
+
+    /// How many things the loop holds: sources, timers, signal watchers and
+    /// children.
+    pub fn len(&self) -> usize {
+        self.inner.live_entries()
+    }
+
+    /// Whether the loop holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs turns until a handler calls [`Cx::stop`], a handler fails, or
+    /// nothing is left to wait for: no source, timer, signal watcher or
+    /// child, and no [`Remote`] alive (libuv's rule: a loop with nothing to
+    /// wait for returns instead of hanging).
+    ///
+    /// # Errors
+    ///
+    /// A handler's error, after that handler returned; the error of a poll
+    /// (but `EINTR`, which is retried).
+    pub fn run(&mut self, data: &mut T) -> io::Result<()> {
+        self.inner.stop = false;
+        while !self.inner.stop {
+            if self.resume_at.is_none() && self.inner.is_idle() {
+                break;
+            }
+            self.run_once(data, None)?;
+        }
+        self.inner.stop = false;
+        Ok(())
+    }
+
+    /// One turn: poll for at most `timeout` (cut to the nearest timer),
+    /// dispatch the events, fire the due timers, run remote work.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub fn run_once(&mut self, data: &mut T, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.begin_turn();
+        let result = self.turn(data, timeout);
+        self.inner.end_turn();
+        result
+    }
+
+    fn turn(&mut self, data: &mut T, timeout: Option<Duration>) -> io::Result<()> {
+        let first = match self.resume_at.take() {
+            Some(first) => first,
+            None => {
+                self.wait(data, timeout)?;
+                0
+            }
+        };
+        self.inner.now = Instant::now();
+        for (i, event) in self.events.iter().enumerate().skip(first) {
+            let result = self.inner.dispatch(data, event);
+            if result.is_err() || self.inner.stop {
+                let next = i + 1;
+                self.resume_at = (next < self.events.len()).then_some(next);
+                return result;
+            }
+        }
+        self.inner.fire_timers(data)?;
+        self.inner.run_remote(data);
+        Ok(())
+    }
+
+    /// Steps 1 to 3 of a turn: the timeout, the before-sleep hook, the poll.
+    fn wait(&mut self, data: &mut T, asked: Option<Duration>) -> io::Result<()> {
+        let mut timeout = self.inner.poll_timeout(asked);
+        if timeout != Some(Duration::ZERO) && self.inner.before_sleep.is_some() {
+            self.inner.run_before_sleep(data)?;
+            // The hook may have inserted a timer.
+            timeout = self.inner.poll_timeout(asked);
+        }
+        if self.inner.remote.has_jobs() {
+            // Queued work does not wait for its wake-up.
+            timeout = Some(Duration::ZERO);
+        }
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A printable view of what the loop holds: each source with its key,
+    /// token, fd and interest, each timer with its next deadline, each
+    /// signal watcher, each child with its pid.
+    pub fn describe(&self) -> Describe<'_, T> {
+        Describe { inner: &self.inner }
+    }
+}
+
+impl<T> Drop for EventLoop<T> {
+    /// Makes remotes' `send` fail from now on; sources, timers and children
+    /// go with the loop (children are killed and reaped).
+    fn drop(&mut self) {
+        self.inner.remote.close();
+    }
+}
+
+impl<T> std::fmt::Debug for EventLoop<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("backend", &self.backend())
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
