@@ -1,0 +1,473 @@
+//! The reactor (`pipeloop::reactor`) on every backend of this machine:
+//! dispatch to the right handler, stale keys and events, handlers that change
+//! the loop while it dispatches, timers, remote work, errors, and when `run`
+//! returns. Signals and children change process-wide state and are tested in
+//! `reactor_process.rs`, a single-threaded binary.
+
+mod util;
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use pipeloop::reactor::{Cx, EventLoop, Flow, Key, Timer};
+use pipeloop::{Backend, Interest, pipe};
+use util::PATIENCE;
+
+/// Runs `scenario` on a fresh loop of every backend, naming the backend in
+/// a failure.
+fn each_backend<T>(scenario: impl Fn(EventLoop<T>)) {
+    for &backend in Backend::available() {
+        let ev = EventLoop::with_backend(backend).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(ev)));
+        if let Err(panic) = result {
+            let msg = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(non-string panic)");
+            panic!("[backend {backend}] {msg}");
+        }
+    }
+}
+
+/// Reads `rx` until it is used up; returns the bytes.
+fn read_all(rx: &mut pipe::Receiver) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match rx.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if n < buf.len() {
+                    return Ok(out);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(out),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Turns until `done` holds, failing after `PATIENCE`.
+fn turn_until<T>(ev: &mut EventLoop<T>, data: &mut T, done: impl Fn(&T) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(data) {
+        assert!(Instant::now() < deadline, "not done after {PATIENCE:?}");
+        ev.run_once(data, Some(Duration::from_millis(100))).unwrap();
+    }
+}
+
+#[test]
+fn each_event_reaches_its_own_handler_among_hundreds() {
+    each_backend(|mut ev: EventLoop<Vec<(usize, Vec<u8>)>>| {
+        let mut senders = Vec::new();
+        for i in 0..300 {
+            let (tx, rx) = pipe::new().unwrap();
+            ev.insert(rx, Interest::READABLE, move |cx, rx: &mut pipe::Receiver, _| {
+                cx.data.push((i, read_all(rx)?));
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+            senders.push(tx);
+        }
+        for i in (0..300).step_by(7) {
+            senders[i].write_all(format!("to {i}").as_bytes()).unwrap();
+        }
+        let mut got = Vec::new();
+        turn_until(&mut ev, &mut got, |got| got.len() == 43);
+        got.sort();
+        for (i, bytes) in got {
+            assert_eq!(bytes, format!("to {i}").into_bytes(), "handler {i}");
+        }
+    });
+}
+
+#[test]
+fn a_stale_key_names_nothing_and_is_never_a_panic() {
+    each_backend(|mut ev: EventLoop<u32>| {
+        let (_tx, rx) = pipe::new().unwrap();
+        let key = ev
+            .insert(rx, Interest::READABLE, |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
+            .unwrap();
+        assert!(ev.remove(key));
+        assert!(!ev.remove(key), "removed already");
+        // The index is reused, the key stays stale.
+        let (_tx2, rx2) = pipe::new().unwrap();
+        let newer = ev
+            .insert(rx2, Interest::READABLE, |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
+            .unwrap();
+        assert_ne!(key, newer);
+        assert!(!ev.remove(key), "a stale key does not remove the newer entry");
+        assert_eq!(ev.len(), 1);
+        assert!(ev.remove(newer));
+        assert!(ev.is_empty());
+    });
+}
+
+/// Two sources are ready in one poll. Whichever handler runs first removes
+/// the other, whose event was collected in the same batch: that event is not
+/// delivered. Then it inserts a new source (into the slot the removed one
+/// would free), which gets nothing from the events collected before it
+/// existed: its pipe is empty, so its handler must not run.
+#[test]
+fn removing_and_inserting_during_dispatch_never_misdelivers() {
+    type State = (Vec<Key>, Vec<&'static str>, Vec<pipe::Sender>);
+    each_backend(|mut ev: EventLoop<State>| {
+        fn handler(
+            name: &'static str,
+        ) -> impl FnMut(&mut Cx<'_, State>, &mut pipe::Receiver, &pipeloop::Event) -> io::Result<Flow> {
+            move |cx, rx, _| {
+                read_all(rx)?;
+                cx.data.1.push(name);
+                let own = cx.key().unwrap();
+                let others: Vec<Key> = cx.data.0.drain(..).filter(|&k| k != own).collect();
+                for other in others {
+                    assert!(cx.remove(other));
+                    let (tx, rx) = pipe::new()?;
+                    cx.data.2.push(tx); // kept open: no hang-up to report
+                    cx.insert(rx, Interest::READABLE, |cx, _: &mut pipe::Receiver, _| {
+                        cx.data.1.push("inserted");
+                        Ok(Flow::Continue)
+                    })?;
+                }
+                Ok(Flow::Continue)
+            }
+        }
+        let (mut tx_a, rx_a) = pipe::new().unwrap();
+        let (mut tx_b, rx_b) = pipe::new().unwrap();
+        let a = ev.insert(rx_a, Interest::READABLE, handler("a")).unwrap();
+        let b = ev.insert(rx_b, Interest::READABLE, handler("b")).unwrap();
+        tx_a.write_all(b"a").unwrap();
+        tx_b.write_all(b"b").unwrap();
+        let mut state = (vec![a, b], Vec::new(), Vec::new());
+        ev.run_once(&mut state, Some(PATIENCE)).unwrap();
+        ev.run_once(&mut state, Some(Duration::from_millis(20))).unwrap();
+        let log = state.1;
+        assert_eq!(log.len(), 1, "one handler ran, nothing else: {log:?}");
+        assert_eq!(ev.len(), 2, "the survivor and the new source");
+    });
+}
+
+#[test]
+fn a_handler_may_remove_itself_and_its_source_is_dropped() {
+    each_backend(|mut ev: EventLoop<u32>| {
+        let (mut tx, rx) = pipe::new().unwrap();
+        ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _| {
+            read_all(rx)?;
+            *cx.data += 1;
+            let own = cx.key().unwrap();
+            assert!(cx.remove(own));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        tx.write_all(b"x").unwrap();
+        let mut runs = 0;
+        ev.run(&mut runs).unwrap();
+        assert_eq!(runs, 1);
+        assert!(ev.is_empty());
+        // The receiver was dropped: the pipe has no reader now.
+        let err = tx.write_all(b"y").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    });
+}
+
+#[test]
+fn flow_remove_deregisters_and_drops_the_source() {
+    each_backend(|mut ev: EventLoop<u32>| {
+        let (mut tx, rx) = pipe::new().unwrap();
+        ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _| {
+            read_all(rx)?;
+            *cx.data += 1;
+            Ok(Flow::Remove)
+        })
+        .unwrap();
+        tx.write_all(b"x").unwrap();
+        let mut runs = 0;
+        ev.run(&mut runs).unwrap();
+        assert_eq!((runs, ev.len()), (1, 0));
+        assert_eq!(tx.write_all(b"y").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    });
+}
+
+#[test]
+fn timers_fire_in_deadline_order_ties_in_insertion_order_never_early() {
+    each_backend(|mut ev: EventLoop<Vec<(u32, Instant)>>| {
+        let start = Instant::now();
+        let at = start + Duration::from_millis(30);
+        let plan = [
+            (1, Timer::at(at)),
+            (2, Timer::after(Duration::from_millis(10))),
+            (3, Timer::at(at)),
+            (4, Timer::at(start)), // due already
+            (5, Timer::at(at)),
+        ];
+        let mut deadlines = Vec::new();
+        for (id, timer) in plan {
+            deadlines.push(match id {
+                2 => start + Duration::from_millis(10),
+                4 => start,
+                _ => at,
+            });
+            ev.insert_timer(timer, move |cx| {
+                cx.data.push((id, Instant::now()));
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        }
+        let mut fired = Vec::new();
+        ev.run(&mut fired).unwrap();
+        let order: Vec<u32> = fired.iter().map(|&(id, _)| id).collect();
+        assert_eq!(order, [4, 2, 1, 3, 5]);
+        for &(id, when) in &fired {
+            let due = deadlines[id as usize - 1];
+            assert!(when >= due, "timer {id} fired {:?} early", due - when);
+        }
+        assert!(ev.is_empty(), "one-shot timers go once fired");
+    });
+}
+
+#[test]
+fn a_repeating_timer_keeps_its_cadence_and_skips_what_a_stall_missed() {
+    each_backend(|mut ev: EventLoop<Vec<Instant>>| {
+        let period = Duration::from_millis(20);
+        let start = Instant::now();
+        ev.insert_timer(Timer::every(period), move |cx| {
+            cx.data.push(cx.now());
+            if cx.data.len() == 2 {
+                // A stall of more than three periods.
+                std::thread::sleep(period * 3 + period / 2);
+            }
+            if cx.data.len() == 5 {
+                cx.stop();
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut ticks = Vec::new();
+        ev.run(&mut ticks).unwrap();
+        // Never early. After the stall the missed periods fire once, not
+        // in a burst: the next tick lands on the cadence (maybe soon after,
+        // as the phase is kept), and the one after a period later. A burst
+        // would fire three ticks back to back.
+        assert!(ticks[0] >= start + period);
+        let gaps: Vec<Duration> = ticks.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[1] >= period * 3, "the stall: {gaps:?}");
+        let quick = gaps[2..].iter().filter(|&&gap| gap < period / 2).count();
+        assert!(quick <= 1, "a burst after the stall: {gaps:?}");
+        // The phase is kept: every tick is on a multiple of the period from
+        // the start, give or take the time it took the loop to wake.
+        let last = ticks[4] - start;
+        let periods = last.as_nanos() / period.as_nanos();
+        assert!(periods >= 5, "{last:?} is at least five periods in");
+    });
+}
+
+#[test]
+fn a_million_timer_insert_remove_pairs_leave_nothing_behind() {
+    let mut ev: EventLoop<()> = EventLoop::new().unwrap();
+    let far = Timer::after(Duration::from_secs(3600));
+    // Some live ones, as a loop would have.
+    let live: Vec<Key> = (0..100)
+        .map(|_| ev.insert_timer(far, |_| Ok(Flow::Continue)).unwrap())
+        .collect();
+    let start = Instant::now();
+    for _ in 0..1_000_000 {
+        let key = ev.insert_timer(far, |_| Ok(Flow::Continue)).unwrap();
+        assert!(ev.remove(key));
+    }
+    let took = start.elapsed();
+    assert_eq!(ev.len(), 100);
+    for key in live {
+        assert!(ev.remove(key));
+    }
+    assert!(ev.is_empty());
+    // A generous bound: this is about not slowing down (a scan per insert
+    // would take minutes), not a benchmark.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    // And the loop still runs (nothing left: `run` returns at once).
+    ev.run(&mut ()).unwrap();
+}
+
+#[test]
+fn remote_messages_from_8_threads_arrive_once_each_in_order_per_thread() {
+    each_backend(|mut ev: EventLoop<Vec<Vec<u32>>>| {
+        const THREADS: usize = 8;
+        const EACH: u32 = 10_000;
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let remote = ev.remote();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        remote.send(move |cx| cx.data[t].push(i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut got = vec![Vec::new(); THREADS];
+        // `run` returns once every thread has ended (its remote dropped)
+        // and all work ran.
+        ev.run(&mut got).unwrap();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        for (t, seen) in got.iter().enumerate() {
+            assert_eq!(seen.len(), EACH as usize, "thread {t}");
+            assert!(seen.iter().copied().eq(0..EACH), "thread {t}: out of order or doubled");
+        }
+    });
+}
+
+#[test]
+fn sending_to_a_loop_that_is_gone_is_an_error() {
+    let ev: EventLoop<()> = EventLoop::new().unwrap();
+    let remote = ev.remote();
+    drop(ev);
+    let err = remote.send(|_| {}).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotConnected);
+    assert_eq!(remote.wake().unwrap_err().kind(), ErrorKind::NotConnected);
+}
+
+#[test]
+fn run_returns_when_nothing_is_left_to_wait_for() {
+    each_backend(|mut ev: EventLoop<u32>| {
+        ev.run(&mut 0).unwrap(); // empty: at once
+        ev.insert_timer(Timer::after(Duration::from_millis(5)), |cx| {
+            *cx.data += 1;
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut fired = 0;
+        ev.run(&mut fired).unwrap(); // the timer, then nothing is left
+        assert_eq!(fired, 1);
+        // A remote keeps it running: work from it arrives, and once the
+        // remote is dropped, `run` returns.
+        let remote = ev.remote();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            remote.send(|cx| *cx.data += 10).unwrap();
+        });
+        ev.run(&mut fired).unwrap();
+        sender.join().unwrap();
+        assert_eq!(fired, 11);
+    });
+}
+
+/// A handler's error ends `run_once` after that handler; the events of the
+/// batch not dispatched yet are kept, so the next run delivers them.
+#[test]
+fn a_handler_error_ends_the_turn_and_loses_no_event() {
+    each_backend(|mut ev: EventLoop<Vec<usize>>| {
+        let mut senders = Vec::new();
+        for i in 0..4 {
+            let (tx, rx) = pipe::new().unwrap();
+            ev.insert(rx, Interest::READABLE, move |cx, rx: &mut pipe::Receiver, _| {
+                read_all(rx)?;
+                cx.data.push(i);
+                if cx.data.len() == 1 {
+                    return Err(io::Error::other("the first handler fails"));
+                }
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+            senders.push(tx);
+        }
+        for tx in &mut senders {
+            tx.write_all(b"x").unwrap();
+        }
+        let mut seen = Vec::new();
+        let err = ev.run_once(&mut seen, Some(PATIENCE)).unwrap_err();
+        assert_eq!(err.to_string(), "the first handler fails");
+        assert_eq!(seen.len(), 1, "the turn ended after the failing handler");
+        assert_eq!(ev.len(), 4, "the source stays");
+        turn_until(&mut ev, &mut seen, |seen| seen.len() == 4);
+        seen.sort();
+        assert_eq!(seen, [0, 1, 2, 3], "each edge event delivered once");
+    });
+}
+
+#[test]
+fn stop_returns_after_the_handler_and_keeps_the_rest_for_the_next_run() {
+    each_backend(|mut ev: EventLoop<Vec<usize>>| {
+        let mut senders = Vec::new();
+        for i in 0..3 {
+            let (tx, rx) = pipe::new().unwrap();
+            ev.insert(rx, Interest::READABLE, move |cx, rx: &mut pipe::Receiver, _| {
+                read_all(rx)?;
+                cx.data.push(i);
+                cx.stop();
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+            senders.push(tx);
+        }
+        for tx in &mut senders {
+            tx.write_all(b"x").unwrap();
+        }
+        let mut seen = Vec::new();
+        for round in 1..=3 {
+            ev.run(&mut seen).unwrap();
+            assert_eq!(seen.len(), round, "one handler per run: {seen:?}");
+        }
+    });
+}
+
+#[test]
+fn before_sleep_runs_when_the_loop_is_about_to_block() {
+    each_backend(|mut ev: EventLoop<(u32, u32)>| {
+        ev.before_sleep(|cx| {
+            cx.data.0 += 1;
+            Ok(())
+        });
+        ev.insert_timer(Timer::every(Duration::from_millis(5)), |cx| {
+            cx.data.1 += 1;
+            if cx.data.1 == 3 {
+                cx.stop();
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut counts = (0, 0);
+        ev.run(&mut counts).unwrap();
+        assert!(counts.0 >= 3, "before each sleep: {counts:?}");
+        // A zero-timeout turn does not sleep, so the hook does not run.
+        let before = counts.0;
+        ev.run_once(&mut counts, Some(Duration::ZERO)).unwrap();
+        assert_eq!(counts.0, before);
+    });
+}
+
+#[test]
+fn dropping_the_loop_closes_every_fd_it_held() {
+    each_backend(|ev: EventLoop<()>| {
+        drop(ev); // the backend's own fds, counted apart from this
+        let before = util::open_fds();
+        let mut ev: EventLoop<()> = EventLoop::new().unwrap();
+        let mut senders = Vec::new();
+        for _ in 0..10 {
+            let (tx, rx) = pipe::new().unwrap();
+            ev.insert(rx, Interest::READABLE, |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
+                .unwrap();
+            senders.push(tx);
+        }
+        ev.insert_timer(Timer::after(PATIENCE), |_| Ok(Flow::Continue)).unwrap();
+        drop(ev);
+        drop(senders);
+        let after = util::open_fds();
+        assert_eq!(before, after, "fds left open");
+    });
+}
+
+#[test]
+fn describe_lists_what_the_loop_holds() {
+    let mut ev: EventLoop<()> = EventLoop::new().unwrap();
+    let (_tx, rx) = pipe::new().unwrap();
+    ev.insert(rx, Interest::READABLE.level(), |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
+        .unwrap();
+    ev.insert_timer(Timer::every(Duration::from_secs(1)), |_| Ok(Flow::Continue))
+        .unwrap();
+    let text = ev.describe().to_string();
+    assert!(text.contains("2 entries"), "{text}");
+    assert!(text.contains("source") && text.contains("READABLE"), "{text}");
+    assert!(text.contains("timer") && text.contains("every 1s"), "{text}");
+}
