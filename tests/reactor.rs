@@ -64,10 +64,14 @@ fn each_event_reaches_its_own_handler_among_hundreds() {
         let mut senders = Vec::new();
         for i in 0..300 {
             let (tx, rx) = pipe::new().unwrap();
-            ev.insert(rx, Interest::READABLE, move |cx, rx: &mut pipe::Receiver, _| {
-                cx.data.push((i, read_all(rx)?));
-                Ok(Flow::Continue)
-            })
+            ev.insert(
+                rx,
+                Interest::READABLE,
+                move |cx, rx: &mut pipe::Receiver, _| {
+                    cx.data.push((i, read_all(rx)?));
+                    Ok(Flow::Continue)
+                },
+            )
             .unwrap();
             senders.push(tx);
         }
@@ -88,17 +92,24 @@ fn a_stale_key_names_nothing_and_is_never_a_panic() {
     each_backend(|mut ev: EventLoop<u32>| {
         let (_tx, rx) = pipe::new().unwrap();
         let key = ev
-            .insert(rx, Interest::READABLE, |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
+            .insert(rx, Interest::READABLE, |_, _: &mut pipe::Receiver, _| {
+                Ok(Flow::Continue)
+            })
             .unwrap();
         assert!(ev.remove(key));
         assert!(!ev.remove(key), "removed already");
         // The index is reused, the key stays stale.
         let (_tx2, rx2) = pipe::new().unwrap();
         let newer = ev
-            .insert(rx2, Interest::READABLE, |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
+            .insert(rx2, Interest::READABLE, |_, _: &mut pipe::Receiver, _| {
+                Ok(Flow::Continue)
+            })
             .unwrap();
         assert_ne!(key, newer);
-        assert!(!ev.remove(key), "a stale key does not remove the newer entry");
+        assert!(
+            !ev.remove(key),
+            "a stale key does not remove the newer entry"
+        );
         assert_eq!(ev.len(), 1);
         assert!(ev.remove(newer));
         assert!(ev.is_empty());
@@ -116,7 +127,8 @@ fn removing_and_inserting_during_dispatch_never_misdelivers() {
     each_backend(|mut ev: EventLoop<State>| {
         fn handler(
             name: &'static str,
-        ) -> impl FnMut(&mut Cx<'_, State>, &mut pipe::Receiver, &pipeloop::Event) -> io::Result<Flow> {
+        ) -> impl FnMut(&mut Cx<'_, State>, &mut pipe::Receiver, &pipeloop::Event) -> io::Result<Flow>
+        {
             move |cx, rx, _| {
                 read_all(rx)?;
                 cx.data.1.push(name);
@@ -142,7 +154,8 @@ fn removing_and_inserting_during_dispatch_never_misdelivers() {
         tx_b.write_all(b"b").unwrap();
         let mut state = (vec![a, b], Vec::new(), Vec::new());
         ev.run_once(&mut state, Some(PATIENCE)).unwrap();
-        ev.run_once(&mut state, Some(Duration::from_millis(20))).unwrap();
+        ev.run_once(&mut state, Some(Duration::from_millis(20)))
+            .unwrap();
         let log = state.1;
         assert_eq!(log.len(), 1, "one handler ran, nothing else: {log:?}");
         assert_eq!(ev.len(), 2, "the survivor and the new source");
@@ -186,7 +199,10 @@ fn flow_remove_deregisters_and_drops_the_source() {
         let mut runs = 0;
         ev.run(&mut runs).unwrap();
         assert_eq!((runs, ev.len()), (1, 0));
-        assert_eq!(tx.write_all(b"y").unwrap_err().kind(), ErrorKind::BrokenPipe);
+        assert_eq!(
+            tx.write_all(b"y").unwrap_err().kind(),
+            ErrorKind::BrokenPipe
+        );
     });
 }
 
@@ -313,7 +329,10 @@ fn remote_messages_from_8_threads_arrive_once_each_in_order_per_thread() {
         }
         for (t, seen) in got.iter().enumerate() {
             assert_eq!(seen.len(), EACH as usize, "thread {t}");
-            assert!(seen.iter().copied().eq(0..EACH), "thread {t}: out of order or doubled");
+            assert!(
+                seen.iter().copied().eq(0..EACH),
+                "thread {t}: out of order or doubled"
+            );
         }
     });
 }
@@ -361,14 +380,18 @@ fn a_handler_error_ends_the_turn_and_loses_no_event() {
         let mut senders = Vec::new();
         for i in 0..4 {
             let (tx, rx) = pipe::new().unwrap();
-            ev.insert(rx, Interest::READABLE, move |cx, rx: &mut pipe::Receiver, _| {
-                read_all(rx)?;
-                cx.data.push(i);
-                if cx.data.len() == 1 {
-                    return Err(io::Error::other("the first handler fails"));
-                }
-                Ok(Flow::Continue)
-            })
+            ev.insert(
+                rx,
+                Interest::READABLE,
+                move |cx, rx: &mut pipe::Receiver, _| {
+                    read_all(rx)?;
+                    cx.data.push(i);
+                    if cx.data.len() == 1 {
+                        return Err(io::Error::other("the first handler fails"));
+                    }
+                    Ok(Flow::Continue)
+                },
+            )
             .unwrap();
             senders.push(tx);
         }
@@ -392,12 +415,16 @@ fn stop_returns_after_the_handler_and_keeps_the_rest_for_the_next_run() {
         let mut senders = Vec::new();
         for i in 0..3 {
             let (tx, rx) = pipe::new().unwrap();
-            ev.insert(rx, Interest::READABLE, move |cx, rx: &mut pipe::Receiver, _| {
-                read_all(rx)?;
-                cx.data.push(i);
-                cx.stop();
-                Ok(Flow::Continue)
-            })
+            ev.insert(
+                rx,
+                Interest::READABLE,
+                move |cx, rx: &mut pipe::Receiver, _| {
+                    read_all(rx)?;
+                    cx.data.push(i);
+                    cx.stop();
+                    Ok(Flow::Continue)
+                },
+            )
             .unwrap();
             senders.push(tx);
         }
@@ -446,11 +473,14 @@ fn dropping_the_loop_closes_every_fd_it_held() {
         let mut senders = Vec::new();
         for _ in 0..10 {
             let (tx, rx) = pipe::new().unwrap();
-            ev.insert(rx, Interest::READABLE, |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
-                .unwrap();
+            ev.insert(rx, Interest::READABLE, |_, _: &mut pipe::Receiver, _| {
+                Ok(Flow::Continue)
+            })
+            .unwrap();
             senders.push(tx);
         }
-        ev.insert_timer(Timer::after(PATIENCE), |_| Ok(Flow::Continue)).unwrap();
+        ev.insert_timer(Timer::after(PATIENCE), |_| Ok(Flow::Continue))
+            .unwrap();
         drop(ev);
         drop(senders);
         let after = util::open_fds();
@@ -462,12 +492,22 @@ fn dropping_the_loop_closes_every_fd_it_held() {
 fn describe_lists_what_the_loop_holds() {
     let mut ev: EventLoop<()> = EventLoop::new().unwrap();
     let (_tx, rx) = pipe::new().unwrap();
-    ev.insert(rx, Interest::READABLE.level(), |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue))
-        .unwrap();
+    ev.insert(
+        rx,
+        Interest::READABLE.level(),
+        |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue),
+    )
+    .unwrap();
     ev.insert_timer(Timer::every(Duration::from_secs(1)), |_| Ok(Flow::Continue))
         .unwrap();
     let text = ev.describe().to_string();
     assert!(text.contains("2 entries"), "{text}");
-    assert!(text.contains("source") && text.contains("READABLE"), "{text}");
-    assert!(text.contains("timer") && text.contains("every 1s"), "{text}");
+    assert!(
+        text.contains("source") && text.contains("READABLE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("timer") && text.contains("every 1s"),
+        "{text}"
+    );
 }

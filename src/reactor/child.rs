@@ -148,9 +148,20 @@ fn pidfd_open(_pid: u32) -> io::Result<OwnedFd> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// The environment variable that makes loops watch their children through
+/// `SIGCHLD` even where pidfds work (`PIPELOOP_CHILD_WATCH=sigchld`): to
+/// try the path macOS and the BSDs take, on Linux.
+pub const CHILD_WATCH_ENV: &str = "PIPELOOP_CHILD_WATCH";
+
 /// Whether this kernel has `pidfd_open` (Linux 5.3+; a seccomp filter may
-/// still forbid it).
+/// still forbid it), and `CHILD_WATCH_ENV` does not ask for `SIGCHLD`.
 fn pidfds_work() -> bool {
+    if std::env::var_os(CHILD_WATCH_ENV).is_some_and(|v| v == "sigchld") {
+        log::debug!(
+            "pipeloop::reactor: {CHILD_WATCH_ENV}=sigchld: children are watched through SIGCHLD"
+        );
+        return false;
+    }
     match pidfd_open(std::process::id()) {
         Ok(_) => true,
         Err(e) => {
@@ -211,7 +222,13 @@ impl<T> Inner<T> {
     }
 
     /// An event for one of a child's pipes or its pidfd.
-    pub(super) fn dispatch_child(&mut self, data: &mut T, key: Key, part: Part) -> io::Result<()> {
+    pub(super) fn dispatch_child(
+        &mut self,
+        data: &mut T,
+        key: Key,
+        part: Part,
+        hung_up: bool,
+    ) -> io::Result<()> {
         let result = match part {
             Part::Exit => {
                 // The child exited: its pidfd has said all it will.
@@ -221,7 +238,7 @@ impl<T> Inner<T> {
                 }
                 Ok(())
             }
-            Part::Main | Part::Stderr => self.read_output(data, key, part),
+            Part::Main | Part::Stderr => self.read_output(data, key, part, hung_up),
         };
         if let Some(child) = self.child_mut(key) {
             child.poll_exit()?;
@@ -240,15 +257,16 @@ impl<T> Inner<T> {
         }
     }
 
-    /// Reads one of a child's pipes until it is used up, handing each chunk
-    /// to the handler; at end of file the pipe is closed.
-    fn read_output(&mut self, data: &mut T, key: Key, part: Part) -> io::Result<()> {
+    /// Reads one of a child's pipes until it is used up (to end of file if
+    /// the event was a hang-up, the pipe's last), handing each chunk to the
+    /// handler; at end of file the pipe is closed.
+    fn read_output(&mut self, data: &mut T, key: Key, part: Part, hung_up: bool) -> io::Result<()> {
         let Some(mut handler) = self.child_mut(key).and_then(|c| c.handler.take()) else {
             return Ok(());
         };
         let mut buf = std::mem::take(&mut self.buf);
         buf.resize(CHUNK, 0);
-        let result = self.read_chunks(data, key, part, &mut handler, &mut buf);
+        let result = self.read_chunks(data, key, part, hung_up, &mut handler, &mut buf);
         self.buf = buf;
         if let Some(child) = self.child_mut(key) {
             child.handler = Some(handler);
@@ -267,6 +285,7 @@ impl<T> Inner<T> {
         data: &mut T,
         key: Key,
         part: Part,
+        hung_up: bool,
         handler: &mut ChildFn<T>,
         buf: &mut [u8],
     ) -> io::Result<Flow> {
@@ -299,8 +318,9 @@ impl<T> Inner<T> {
                 ChildEvent::Stderr(chunk)
             };
             let flow = handler(&mut Cx::new(data, self, Some(key)), event)?;
-            if flow == Flow::Remove || n < buf.len() {
-                // A short read used the pipe up: its next event is news.
+            // A short read used the pipe up: its next event is news. After a
+            // hang-up there is no next event, so read on to end of file.
+            if flow == Flow::Remove || (n < buf.len() && !hung_up) {
                 return Ok(flow);
             }
         }

@@ -336,7 +336,7 @@ impl<T> Inner<T> {
                 None => Ok(()),
             },
             Kind::Signals(_) => self.dispatch_signals(data, key),
-            Kind::Child(_) => self.dispatch_child(data, key, part),
+            Kind::Child(_) => self.dispatch_child(data, key, part, event.is_read_closed()),
             Kind::Timer(_) | Kind::Vacant => Ok(()),
         }
     }

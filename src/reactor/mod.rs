@@ -15,14 +15,18 @@
 //!
 //! let mut ev: EventLoop<App> = EventLoop::new()?;
 //! let (mut tx, rx) = pipe::new()?;
-//! ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _event| {
+//! ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, event| {
 //!     let mut buf = [0; 4096];
 //!     loop {
 //!         match rx.read(&mut buf) {
 //!             Ok(0) => return Ok(Flow::Remove), // the writer is gone
 //!             Ok(n) => {
 //!                 cx.data.bytes += n;
-//!                 if n < buf.len() { return Ok(Flow::Continue) } // used up
+//!                 // A short read used the pipe up, unless the writer is
+//!                 // gone: that event is the last, so read on to the end.
+//!                 if n < buf.len() && !event.is_read_closed() {
+//!                     return Ok(Flow::Continue);
+//!                 }
 //!             }
 //!             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Flow::Continue),
 //!             Err(e) => return Err(e),
@@ -88,7 +92,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use child::ChildEvent;
+pub use child::{CHILD_WATCH_ENV, ChildEvent};
 pub use cx::Cx;
 pub use describe::Describe;
 pub use key::Key;
@@ -217,8 +221,10 @@ impl<T> EventLoop<T> {
     /// [`ChildEvent::Exit`], always last: after the child exited and both
     /// pipes reached end of file. The entry goes after `Exit`.
     ///
-    /// The loop reaps only its own children (`waitpid` on their pids). Its
-    /// child's pid is [`pid`](Self::pid), to signal it or its process group.
+    /// The loop reaps only its own children (`waitpid` on their pids), when a
+    /// pidfd (Linux) or `SIGCHLD` (elsewhere, or with [`CHILD_WATCH_ENV`]
+    /// set to `sigchld`) says one exited. Its child's pid is
+    /// [`pid`](Self::pid), to signal it or its process group.
     /// Removing the key before `Exit` (or dropping the loop) **kills the
     /// child** (`SIGKILL`) and reaps it, so that none outlives its entry or
     /// is left a zombie; to stop a child gently, signal it and wait for

@@ -1,0 +1,259 @@
+//! The reactor's signals and children, which change process-wide state (a
+//! signal's disposition, `SIGCHLD`, waiting for children): one thread, its
+//! own binary (`harness = false`), cases one after another. The child cases
+//! run twice: watched through pidfds (Linux's default) and through
+//! `SIGCHLD` (what macOS and the BSDs use), chosen with
+//! `PIPELOOP_CHILD_WATCH`.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use pipeloop::reactor::{CHILD_WATCH_ENV, ChildEvent, EventLoop, Flow};
+use pipeloop::{Backend, signal};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs turns until `done` holds, failing after `PATIENCE`, so that a case
+/// that would hang fails instead.
+fn run_until<T>(ev: &mut EventLoop<T>, data: &mut T, done: impl Fn(&T) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(data) {
+        assert!(Instant::now() < deadline, "not done after {PATIENCE:?}");
+        ev.run_once(data, Some(Duration::from_millis(100))).unwrap();
+    }
+}
+
+fn a_signal_handler_stops_the_loop(backend: Backend) {
+    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
+    ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
+        cx.data.push(signal);
+        if signal == libc::SIGUSR2 {
+            cx.stop();
+        }
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    // SAFETY: raise only sends a signal to this thread; pipeloop's handler
+    // is installed for both.
+    unsafe {
+        libc::raise(libc::SIGUSR1);
+        libc::raise(libc::SIGUSR2);
+    }
+    let mut seen = Vec::new();
+    ev.run(&mut seen).unwrap(); // returns: the handler stops it
+    seen.sort();
+    assert_eq!(
+        seen,
+        [libc::SIGUSR1, libc::SIGUSR2],
+        "{:?}",
+        seen.iter().map(|&s| signal::name(s)).collect::<Vec<_>>()
+    );
+}
+
+#[derive(Default)]
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// The status, and how many output bytes had come before it.
+    exit: Option<(ExitStatus, usize)>,
+    /// Events after `Exit` (there must be none).
+    after_exit: usize,
+}
+
+fn record(out: &mut Output, event: ChildEvent<'_>) {
+    if out.exit.is_some() {
+        out.after_exit += 1;
+    }
+    match event {
+        ChildEvent::Stdout(bytes) => out.stdout.extend_from_slice(bytes),
+        ChildEvent::Stderr(bytes) => out.stderr.extend_from_slice(bytes),
+        ChildEvent::Exit(status) => out.exit = Some((status, out.stdout.len() + out.stderr.len())),
+    }
+}
+
+/// FNV-1a, to compare 10 MB without keeping two copies around.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn ten_megabytes_of_output_arrive_intact_before_exit(backend: Backend) {
+    const SIZE: usize = 10 * 1024 * 1024;
+    let mut ev: EventLoop<Output> = EventLoop::with_backend(backend).unwrap();
+    let script = format!("yes 0123456789abcdef | head -c {SIZE}; echo done >&2; exit 3");
+    let key = ev
+        .spawn(Command::new("sh").arg("-c").arg(script), |cx, event| {
+            record(cx.data, event);
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+    assert!(ev.pid(key).is_some());
+    let mut out = Output::default();
+    run_until(&mut ev, &mut out, |out| out.exit.is_some());
+    ev.run_once(&mut out, Some(Duration::from_millis(20)))
+        .unwrap();
+    let expected: Vec<u8> = b"0123456789abcdef\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(SIZE)
+        .collect();
+    assert_eq!(out.stdout.len(), SIZE);
+    assert_eq!(checksum(&out.stdout), checksum(&expected), "stdout intact");
+    assert_eq!(out.stderr, b"done\n");
+    let (status, before) = out.exit.expect("an exit");
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(before, SIZE + 5, "every byte came before Exit");
+    assert_eq!(out.after_exit, 0, "Exit is the last event");
+    assert_eq!(ev.pid(key), None, "the entry went after Exit");
+}
+
+fn two_children_exiting_together_are_both_reported(backend: Backend) {
+    let mut ev: EventLoop<Vec<(usize, i32)>> = EventLoop::with_backend(backend).unwrap();
+    for (i, code) in [(0, 3), (1, 5)] {
+        ev.spawn(
+            Command::new("sh").arg("-c").arg(format!("exit {code}")),
+            move |cx, event| {
+                if let ChildEvent::Exit(status) = event {
+                    cx.data.push((i, status.code().unwrap()));
+                }
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+    }
+    let mut exits = Vec::new();
+    run_until(&mut ev, &mut exits, |exits| exits.len() == 2);
+    exits.sort();
+    assert_eq!(exits, [(0, 3), (1, 5)]);
+}
+
+fn a_child_killed_by_a_signal_says_so(backend: Backend) {
+    let mut ev: EventLoop<Option<ExitStatus>> = EventLoop::with_backend(backend).unwrap();
+    ev.spawn(
+        Command::new("sh").arg("-c").arg("kill -TERM $$"),
+        |cx, event| {
+            if let ChildEvent::Exit(status) = event {
+                *cx.data = Some(status);
+            }
+            Ok(Flow::Continue)
+        },
+    )
+    .unwrap();
+    let mut status = None;
+    run_until(&mut ev, &mut status, Option::is_some);
+    assert_eq!(status.unwrap().signal(), Some(libc::SIGTERM));
+}
+
+/// A child of this process that the loop did not spawn is never reaped by
+/// it: its own `wait` still gets its status afterwards.
+fn an_unrelated_child_is_never_reaped(backend: Backend) {
+    let mut unrelated = Command::new("sh").arg("-c").arg("exit 7").spawn().unwrap();
+    // Let it exit first, so that a loop reaping every child would take it.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut ev: EventLoop<u32> = EventLoop::with_backend(backend).unwrap();
+    ev.spawn(Command::new("sh").arg("-c").arg("exit 0"), |cx, event| {
+        if let ChildEvent::Exit(_) = event {
+            *cx.data += 1;
+        }
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    let mut exits = 0;
+    run_until(&mut ev, &mut exits, |&n| n == 1);
+    let status = unrelated
+        .wait()
+        .expect("the unrelated child was not reaped by the loop");
+    assert_eq!(status.code(), Some(7));
+}
+
+/// Removing a child's key before its exit kills and reaps it: no child
+/// outlives its entry, and none is left a zombie.
+fn removing_a_child_kills_and_reaps_it(backend: Backend) {
+    let mut ev: EventLoop<()> = EventLoop::with_backend(backend).unwrap();
+    let key = ev
+        .spawn(Command::new("sleep").arg("30"), |_, _| Ok(Flow::Continue))
+        .unwrap();
+    let pid = ev.pid(key).unwrap() as libc::pid_t;
+    let started = Instant::now();
+    assert!(ev.remove(key));
+    assert!(started.elapsed() < PATIENCE);
+    // SAFETY: kill with signal 0 only asks whether `pid` exists.
+    let gone = unsafe { libc::kill(pid, 0) } == -1
+        && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    assert!(gone, "pid {pid} is still there (running or a zombie)");
+    assert!(ev.is_empty());
+}
+
+type Case = fn(Backend);
+
+const SIGNAL_CASES: &[(&str, Case)] = &[(
+    "a_signal_handler_stops_the_loop",
+    a_signal_handler_stops_the_loop,
+)];
+
+const CHILD_CASES: &[(&str, Case)] = &[
+    (
+        "ten_megabytes_of_output_arrive_intact_before_exit",
+        ten_megabytes_of_output_arrive_intact_before_exit,
+    ),
+    (
+        "two_children_exiting_together_are_both_reported",
+        two_children_exiting_together_are_both_reported,
+    ),
+    (
+        "a_child_killed_by_a_signal_says_so",
+        a_child_killed_by_a_signal_says_so,
+    ),
+    (
+        "an_unrelated_child_is_never_reaped",
+        an_unrelated_child_is_never_reaped,
+    ),
+    (
+        "removing_a_child_kills_and_reaps_it",
+        removing_a_child_kills_and_reaps_it,
+    ),
+];
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut ran = 0;
+    let watches: &[Option<&str>] = if cfg!(target_os = "linux") {
+        &[None, Some("sigchld")]
+    } else {
+        &[None]
+    };
+    for &backend in Backend::available() {
+        for (name, case) in SIGNAL_CASES {
+            ran += run(name, backend, "", *case, filter.as_deref());
+        }
+        for &watch in watches {
+            // SAFETY: this binary runs one thread, so nothing reads the
+            // environment while it changes.
+            unsafe {
+                match watch {
+                    Some(value) => std::env::set_var(CHILD_WATCH_ENV, value),
+                    None => std::env::remove_var(CHILD_WATCH_ENV),
+                }
+            }
+            let label = watch.map_or("", |_| " (SIGCHLD)");
+            for (name, case) in CHILD_CASES {
+                ran += run(name, backend, label, *case, filter.as_deref());
+            }
+        }
+    }
+    println!("{ran} passed, 0 failed");
+}
+
+fn run(name: &str, backend: Backend, label: &str, case: Case, filter: Option<&str>) -> usize {
+    if filter.is_some_and(|f| !name.contains(f)) {
+        return 0;
+    }
+    print!("test {name} [{backend}{label}] ... ");
+    case(backend);
+    println!("ok");
+    1
+}
