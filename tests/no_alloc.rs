@@ -191,3 +191,63 @@ fn poll_does_not_allocate_once_events_exist() {
         );
     });
 }
+
+/// The reactor allocates nothing per turn once warm: dispatching I/O events
+/// to handlers and firing an already-scheduled repeating timer, on every
+/// backend. (Delivering signals is counted in `reactor_process.rs`, whose
+/// single thread may change dispositions.)
+#[test]
+fn a_reactor_turn_does_not_allocate_once_warm() {
+    use pipeloop::reactor::{EventLoop, Flow, Timer};
+
+    #[derive(Default)]
+    struct Seen {
+        bytes: usize,
+        ticks: usize,
+    }
+
+    for &backend in pipeloop::Backend::available() {
+        let mut ev: EventLoop<Seen> = EventLoop::with_backend(backend).unwrap();
+        let (mut tx, rx) = pipe::new().unwrap();
+        ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _| {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = rx.read(&mut buf) {
+                cx.data.bytes += n;
+                if n < buf.len() {
+                    break;
+                }
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        ev.insert_timer(Timer::every(Duration::from_micros(200)), |cx| {
+            cx.data.ticks += 1;
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut seen = Seen::default();
+        // Warm up: the first turns size the loop's buffers.
+        for _ in 0..20 {
+            tx.write_all(b"x").unwrap();
+            ev.run_once(&mut seen, Some(Duration::from_millis(5)))
+                .unwrap();
+        }
+        let before = (seen.bytes, seen.ticks);
+        let (_, allocs, frees) = count(|| {
+            for _ in 0..200 {
+                tx.write_all(b"x").unwrap();
+                ev.run_once(&mut seen, Some(Duration::from_millis(5)))
+                    .unwrap();
+            }
+        });
+        assert!(
+            seen.bytes > before.0 && seen.ticks > before.1,
+            "[{backend}] events and ticks during the count"
+        );
+        assert_eq!(
+            (allocs, frees),
+            (0, 0),
+            "[{backend}] allocations in 200 turns"
+        );
+    }
+}

@@ -5,15 +5,86 @@
 //! `SIGCHLD` (what macOS and the BSDs use), chosen with
 //! `PIPELOOP_CHILD_WATCH`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pipeloop::reactor::{CHILD_WATCH_ENV, ChildEvent, EventLoop, Flow};
 use pipeloop::{Backend, signal};
 
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Counts allocations while `COUNTING` is set (this binary runs one thread).
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; counting touches
+// only atomics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Delivering signals to a handler allocates nothing once the loop is warm.
+fn delivering_signals_does_not_allocate(backend: Backend) {
+    let mut ev: EventLoop<usize> = EventLoop::with_backend(backend).unwrap();
+    ev.insert_signals(&[libc::SIGUSR1], |cx, _| {
+        *cx.data += 1;
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    let mut seen = 0;
+    let mut raise_and_turn = |ev: &mut EventLoop<usize>, seen: &mut usize| {
+        // SAFETY: raise only sends a signal to this thread; pipeloop's
+        // handler is installed for it.
+        unsafe { libc::raise(libc::SIGUSR1) };
+        let want = *seen + 1;
+        while *seen < want {
+            ev.run_once(seen, Some(PATIENCE)).unwrap();
+        }
+    };
+    for _ in 0..5 {
+        raise_and_turn(&mut ev, &mut seen);
+    }
+    ALLOCS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..50 {
+        raise_and_turn(&mut ev, &mut seen);
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    assert_eq!(seen, 55);
+    assert_eq!(
+        ALLOCS.load(Ordering::Relaxed),
+        0,
+        "allocations delivering 50 signals"
+    );
+}
 
 /// Runs turns until `done` holds, failing after `PATIENCE`, so that a case
 /// that would hang fails instead.
@@ -190,10 +261,16 @@ fn removing_a_child_kills_and_reaps_it(backend: Backend) {
 
 type Case = fn(Backend);
 
-const SIGNAL_CASES: &[(&str, Case)] = &[(
-    "a_signal_handler_stops_the_loop",
-    a_signal_handler_stops_the_loop,
-)];
+const SIGNAL_CASES: &[(&str, Case)] = &[
+    (
+        "a_signal_handler_stops_the_loop",
+        a_signal_handler_stops_the_loop,
+    ),
+    (
+        "delivering_signals_does_not_allocate",
+        delivering_signals_does_not_allocate,
+    ),
+];
 
 const CHILD_CASES: &[(&str, Case)] = &[
     (
