@@ -60,7 +60,7 @@ fn delivering_signals_does_not_allocate(backend: Backend) {
     })
     .unwrap();
     let mut seen = 0;
-    let mut raise_and_turn = |ev: &mut EventLoop<usize>, seen: &mut usize| {
+    let raise_and_turn = |ev: &mut EventLoop<usize>, seen: &mut usize| {
         // SAFETY: raise only sends a signal to this thread; pipeloop's
         // handler is installed for it.
         unsafe { libc::raise(libc::SIGUSR1) };
