@@ -13,7 +13,9 @@
 //!   honours all three;
 //! - [`Waker`] wakes a blocked poll from any thread;
 //! - [`signal::Signals`] turns Unix signals into readable events through the
-//!   self-pipe trick.
+//!   self-pipe trick;
+//! - [`reactor::EventLoop`] runs handlers for sources, timers, signals and
+//!   child processes, and work sent from other threads, on top of all that.
 //!
 //! Runtime dependencies are `libc`, `slab` and `log`, nothing else.
 //!
