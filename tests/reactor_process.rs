@@ -259,6 +259,101 @@ fn removing_a_child_kills_and_reaps_it(backend: Backend) {
     assert!(ev.is_empty());
 }
 
+/// The contract for the reactor's API, as written there (with the
+/// elided parts filled in): it must compile and behave as its comments say.
+fn the_api_contract_compiles_and_behaves(backend: Backend) {
+    use pipeloop::reactor::{Cx, Key, Timer};
+    use pipeloop::{Interest, pipe};
+    use std::io::{Read, Write};
+
+    struct App {
+        bytes: usize,
+        ticks: u32,
+    }
+
+    let mut ev: EventLoop<App> = EventLoop::with_backend(backend).unwrap();
+    let ev2: EventLoop<App> = EventLoop::with_backend(Backend::Poll).unwrap();
+    drop(ev2);
+    let (mut tx, rx) = pipe::new().unwrap();
+
+    let k: Key = ev
+        .insert(
+            rx,
+            Interest::READABLE,
+            |cx: &mut Cx<'_, App>, rx: &mut pipe::Receiver, event| {
+                let mut buf = [0u8; 256];
+                let n = rx.read(&mut buf)?;
+                assert!(event.is_readable() || event.is_read_closed());
+                cx.data.bytes += n;
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+
+    let _t: Key = ev
+        .insert_timer(Timer::every(Duration::from_millis(10)), |cx| {
+            cx.data.ticks += 1;
+            // (The remote adds 100 whenever its work runs.)
+            if cx.data.ticks % 100 == 3 {
+                cx.stop();
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+    let d = Duration::from_millis(7);
+    ev.insert_timer(Timer::after(Duration::from_millis(5)), |_cx| {
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    ev.insert_timer(Timer::at(Instant::now() + d), |_cx| Ok(Flow::Continue))
+        .unwrap();
+
+    ev.insert_signals(
+        &[libc::SIGINT, libc::SIGTERM],
+        |cx, _signal: libc::c_int| {
+            cx.stop();
+            Ok(Flow::Continue)
+        },
+    )
+    .unwrap();
+
+    let child: Key = ev
+        .spawn(
+            Command::new("sh")
+                .arg("-c")
+                .arg("echo hi; echo oops >&2; exit 3"),
+            |cx, event: ChildEvent<'_>| {
+                match event {
+                    ChildEvent::Stdout(bytes) | ChildEvent::Stderr(bytes) => {
+                        cx.data.bytes += bytes.len()
+                    }
+                    ChildEvent::Exit(status) => assert_eq!(status.code(), Some(3)),
+                }
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+    assert!(ev.pid(child).is_some());
+
+    let remote = ev.remote();
+    let thread =
+        std::thread::spawn(move || remote.send(|cx: &mut Cx<'_, App>| cx.data.ticks += 100));
+
+    tx.write_all(b"abc").unwrap();
+    let mut app = App { bytes: 0, ticks: 0 };
+    ev.run(&mut app).unwrap(); // the timer stops it at its third tick
+    thread.join().unwrap().unwrap();
+    ev.run_once(&mut app, Some(Duration::ZERO)).unwrap();
+    assert!(ev.remove(k));
+    assert!(!ev.remove(k), "a stale key is false, never a panic");
+    assert!(app.bytes >= 3, "the pipe's bytes: {}", app.bytes);
+    assert!(
+        app.ticks >= 3,
+        "three ticks (and maybe the remote's 100): {}",
+        app.ticks
+    );
+}
+
 type Case = fn(Backend);
 
 const SIGNAL_CASES: &[(&str, Case)] = &[
@@ -269,6 +364,10 @@ const SIGNAL_CASES: &[(&str, Case)] = &[
     (
         "delivering_signals_does_not_allocate",
         delivering_signals_does_not_allocate,
+    ),
+    (
+        "the_api_contract_compiles_and_behaves",
+        the_api_contract_compiles_and_behaves,
     ),
 ];
 

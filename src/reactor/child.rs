@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
-use super::inner::{Inner, Kind};
+use super::inner::{Inner, Kind, Redo};
 use super::key::{self, Key, Part};
 use super::{Cx, Flow};
 use crate::pipe::Receiver;
@@ -270,6 +270,11 @@ impl<T> Inner<T> {
         self.buf = buf;
         if let Some(child) = self.child_mut(key) {
             child.handler = Some(handler);
+            if result.is_err() {
+                // The handler failed mid-way: no event comes back for what
+                // is left in the pipe, so the next turn reads on.
+                self.redo.push(Redo::Read(key, part, hung_up));
+            }
         }
         match result {
             Ok(Flow::Remove) => {
@@ -364,10 +369,15 @@ impl<T> Inner<T> {
         }
         let mut result = Ok(());
         for &key in &asking {
-            if let Some(child) = self.child_mut(key) {
-                child.poll_exit()?;
-            }
-            if let Err(e) = self.report_exit(data, key) {
+            let asked = match self.child_mut(key) {
+                Some(child) => child.poll_exit(),
+                None => Ok(()),
+            };
+            if let Err(e) = asked.and_then(|()| self.report_exit(data, key)) {
+                // The children not asked yet (and one whose status could not
+                // be read) are asked again next turn: the signal that
+                // brought them here is spent.
+                self.redo.push(Redo::AskChildren);
                 result = Err(e);
                 break;
             }

@@ -26,7 +26,7 @@ use super::remote::{Job, Shared};
 use super::timers::{Scheduled, Timer, TimerQueue, next_deadline};
 use super::{Cx, Flow};
 use crate::event::{Event, Source};
-use crate::signal::Signals;
+use crate::signal::{Pending, Signals};
 use crate::{Interest, Registry};
 
 pub(super) type TimerFn<T> = Box<dyn FnMut(&mut Cx<'_, T>) -> io::Result<Flow>>;
@@ -83,6 +83,21 @@ pub(super) struct SignalEntry<T> {
     pub(super) signals: Signals,
     pub(super) watched: Vec<libc::c_int>,
     pub(super) handler: Option<SignalFn<T>>,
+    /// Signals taken from the pipe but not handled yet: a handler failed
+    /// on the one before (see `Redo::Signals`).
+    pub(super) left: Option<Pending>,
+}
+
+/// Work a handler's error left unfinished, which no event will come back
+/// for: the next turn does it first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Redo {
+    /// Read on from a child's pipe (`true`: after its hang-up).
+    Read(Key, Part, bool),
+    /// Ask the loop's children again whether they exited (`SIGCHLD`).
+    AskChildren,
+    /// Deliver a watcher's signals left over.
+    Signals(Key),
 }
 
 pub(super) enum Kind<T> {
@@ -110,6 +125,11 @@ pub(super) struct Inner<T> {
     deferred: Vec<Scheduled>,
     quarantine: Vec<usize>,
     in_turn: bool,
+    /// Events of a turn are kept for the next one (`EventLoop::resume_at`):
+    /// freed indices stay in quarantine until those are dispatched too.
+    pub(super) events_kept: bool,
+    /// Work for the start of the next turn.
+    pub(super) redo: Vec<Redo>,
     pub(super) stop: bool,
     pub(super) now: Instant,
     pub(super) remote: Arc<Shared<T>>,
@@ -131,6 +151,8 @@ impl<T> Inner<T> {
             deferred: Vec::new(),
             quarantine: Vec::new(),
             in_turn: false,
+            events_kept: false,
+            redo: Vec::new(),
             stop: false,
             now: Instant::now(),
             remote,
@@ -224,6 +246,7 @@ impl<T> Inner<T> {
             signals: watcher,
             watched: signals.to_vec(),
             handler: Some(handler),
+            left: None,
         };
         Ok(self.add(Kind::Signals(entry)))
     }
@@ -257,9 +280,12 @@ impl<T> Inner<T> {
     }
 
     /// Frees the index of an entry that is `Vacant` now: at once between
-    /// turns, when the turn ends during one.
+    /// turns, when the turn ends during one, and not while events collected
+    /// before are kept for the next turn: until they are dispatched, an
+    /// index must name the entry it named when they were collected, or
+    /// nothing.
     pub(super) fn free(&mut self, index: usize) {
-        if self.in_turn {
+        if self.in_turn || self.events_kept {
             self.quarantine.push(index);
         } else {
             self.entries.remove(index);
@@ -272,8 +298,10 @@ impl<T> Inner<T> {
 
     pub(super) fn end_turn(&mut self) {
         self.in_turn = false;
-        for index in self.quarantine.drain(..) {
-            self.entries.remove(index);
+        if !self.events_kept {
+            for index in self.quarantine.drain(..) {
+                self.entries.remove(index);
+            }
         }
     }
 
@@ -296,7 +324,25 @@ impl<T> Inner<T> {
     /// Whether nothing is left to wait for: no entry, no `Remote` alive
     /// and no remote work queued.
     pub(super) fn is_idle(&self) -> bool {
-        self.live_entries() == 0 && Arc::strong_count(&self.remote) == 1 && !self.remote.has_jobs()
+        let no_remote = Arc::strong_count(&self.remote) == 1;
+        // A remote queues its work before it is dropped (its count goes down
+        // with a release): seen gone, its work is seen too.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        self.live_entries() == 0 && self.redo.is_empty() && no_remote && !self.remote.has_jobs()
+    }
+
+    /// Does the work earlier handler errors left, first in, first done;
+    /// stops at an error (what it left is queued again).
+    pub(super) fn run_redo(&mut self, data: &mut T) -> io::Result<()> {
+        while !self.redo.is_empty() {
+            match self.redo.remove(0) {
+                Redo::Read(key, part, hung_up) => self.dispatch_child(data, key, part, hung_up)?,
+                Redo::AskChildren => self.children_exited(data)?,
+                Redo::Signals(key) if self.is_current(key) => self.dispatch_signals(data, key)?,
+                Redo::Signals(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// How long the poll may wait: the caller's timeout, cut to the nearest
@@ -364,16 +410,21 @@ impl<T> Inner<T> {
         result.map(drop)
     }
 
-    fn dispatch_signals(&mut self, data: &mut T, key: Key) -> io::Result<()> {
+    pub(super) fn dispatch_signals(&mut self, data: &mut T, key: Key) -> io::Result<()> {
         let Kind::Signals(entry) = &mut self.entries[key.index].kind else {
             unreachable!("dispatch matched a signal entry")
         };
-        let pending = entry.signals.pending();
+        // What a failed handler left first; the pipe was drained then, so
+        // what came since will come with an event of its own.
+        let mut pending = match entry.left.take() {
+            Some(left) => left,
+            None => entry.signals.pending(),
+        };
         let Some(mut handler) = entry.handler.take() else {
             return Ok(());
         };
         let mut result = Ok(Flow::Continue);
-        for signal in pending {
+        for signal in pending.by_ref() {
             log::trace!("pipeloop::reactor: signal {signal} for {key:?}");
             result = handler(&mut Cx::new(data, self, Some(key)), signal);
             if !matches!(result, Ok(Flow::Continue)) || !self.is_current(key) {
@@ -383,6 +434,12 @@ impl<T> Inner<T> {
         if self.is_current(key) {
             if let Kind::Signals(entry) = &mut self.entries[key.index].kind {
                 entry.handler = Some(handler);
+                if result.is_err() {
+                    // No event will come back for these: the next turn
+                    // delivers them.
+                    entry.left = Some(pending);
+                    self.redo.push(Redo::Signals(key));
+                }
             }
             if matches!(result, Ok(Flow::Remove)) {
                 self.remove(key);

@@ -291,15 +291,16 @@ impl<T> EventLoop<T> {
     /// A handler's error, after that handler returned; the error of a poll
     /// (but `EINTR`, which is retried).
     pub fn run(&mut self, data: &mut T) -> io::Result<()> {
-        self.inner.stop = false;
-        while !self.inner.stop {
+        loop {
             if self.resume_at.is_none() && self.inner.is_idle() {
-                break;
+                return Ok(());
             }
             self.run_once(data, None)?;
+            if self.inner.stop {
+                self.inner.stop = false;
+                return Ok(());
+            }
         }
-        self.inner.stop = false;
-        Ok(())
     }
 
     /// One turn: poll for at most `timeout` (cut to the nearest timer),
@@ -309,8 +310,12 @@ impl<T> EventLoop<T> {
     ///
     /// As [`run`](Self::run).
     pub fn run_once(&mut self, data: &mut T, timeout: Option<Duration>) -> io::Result<()> {
+        // A stop asked in an earlier turn was for that turn (or for `run`,
+        // which has seen it).
+        self.inner.stop = false;
         self.inner.begin_turn();
         let result = self.turn(data, timeout);
+        self.inner.events_kept = self.resume_at.is_some();
         self.inner.end_turn();
         result
     }
@@ -319,6 +324,11 @@ impl<T> EventLoop<T> {
         let first = match self.resume_at.take() {
             Some(first) => first,
             None => {
+                if !self.inner.redo.is_empty() {
+                    // What handler errors left: no event comes back for it.
+                    self.inner.now = Instant::now();
+                    self.inner.run_redo(data)?;
+                }
                 self.wait(data, timeout)?;
                 0
             }
@@ -342,7 +352,13 @@ impl<T> EventLoop<T> {
         let mut timeout = self.inner.poll_timeout(asked);
         if timeout != Some(Duration::ZERO) && self.inner.before_sleep.is_some() {
             self.inner.run_before_sleep(data)?;
-            // The hook may have inserted a timer.
+            // The hook may have stopped the loop, or removed what was left
+            // to wait for: then there is nothing to sleep for.
+            if self.inner.stop || (asked.is_none() && self.inner.is_idle()) {
+                self.events.clear();
+                return Ok(());
+            }
+            // It may have inserted a timer.
             timeout = self.inner.poll_timeout(asked);
         }
         if self.inner.remote.has_jobs() {

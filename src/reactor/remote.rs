@@ -50,8 +50,9 @@ impl<T> Shared<T> {
     /// The loop is being dropped: later sends fail, and what is queued is
     /// dropped with the loop.
     pub(super) fn close(&self) {
+        let mut jobs = self.lock();
         self.closed.store(true, Ordering::Release);
-        self.lock().clear();
+        jobs.clear();
     }
 }
 
@@ -97,11 +98,14 @@ impl<T> Remote<T> {
     where
         F: FnOnce(&mut Cx<'_, T>) + Send + 'static,
     {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(gone());
-        }
         {
+            // Checked under the lock that `close` takes: a send that saw the
+            // loop alive queued its work before the loop dropped the queue,
+            // or sees it closed.
             let mut jobs = self.shared.lock();
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(gone());
+            }
             jobs.push_back(Box::new(work));
             self.shared.queued.store(true, Ordering::Release);
         }

@@ -1,0 +1,281 @@
+//! The reactor's signals and children after a handler's error, and a
+//! before-sleep hook that removes the last entry: nothing is lost and `run`
+//! returns. One thread, cases one after another; a case that would hang
+//! fails after `PATIENCE` instead. (Each of these failed before its fix;
+//! they came from a second reader's review.)
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pipeloop::Backend;
+use pipeloop::reactor::{CHILD_WATCH_ENV, ChildEvent, EventLoop, Flow, Timer};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Turns until `done`, ignoring handler errors (the loop is meant to be run
+/// again after one); panics after `PATIENCE`.
+fn run_until<T>(ev: &mut EventLoop<T>, data: &mut T, what: &str, done: impl Fn(&T) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(data) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not done after {PATIENCE:?}"
+        );
+        let _ = ev.run_once(data, Some(Duration::from_millis(100)));
+    }
+}
+
+/// `dispatch_signals` takes every pending signal at once, then
+/// breaks out of its loop on the handler's first error: the signals after
+/// it are taken and never delivered.
+fn a_signal_handler_error_loses_no_pending_signal(backend: Backend) {
+    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
+    ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
+        cx.data.push(signal);
+        if cx.data.len() == 1 {
+            return Err(std::io::Error::other("first signal fails"));
+        }
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    // SAFETY: raise sends a signal to this thread; pipeloop's handler is
+    // installed for both.
+    unsafe {
+        libc::raise(libc::SIGUSR1);
+        libc::raise(libc::SIGUSR2);
+    }
+    let mut seen = Vec::new();
+    run_until(&mut ev, &mut seen, "SIGUSR2 after a failed SIGUSR1", |s| {
+        s.len() == 2
+    });
+}
+
+#[derive(Default)]
+struct Out {
+    stdout: usize,
+    exit: bool,
+    failed: bool,
+}
+
+/// This binary as a child: grows its stdout pipe to 1 MiB, writes `size`
+/// bytes in one go (all buffered: no later write makes a new edge), then
+/// sleeps `secs` and exits.
+fn writer(size: usize, secs: u32) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.env("REVIEW_CHILD", format!("{size}:{secs}"));
+    command
+}
+
+fn child_main(spec: &str) -> ! {
+    let (size, secs) = spec.split_once(':').unwrap();
+    let (size, secs): (usize, u64) = (size.parse().unwrap(), secs.parse().unwrap());
+    // SAFETY: fcntl on fd 1, which this process owns.
+    let grown = unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, 1 << 20) };
+    assert!(grown >= size as i32, "F_SETPIPE_SZ: {grown}");
+    use std::io::Write;
+    std::io::stdout().write_all(&vec![b'x'; size]).unwrap();
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(secs));
+    std::process::exit(0);
+}
+
+fn fail_first(
+    cx: &mut pipeloop::reactor::Cx<'_, Out>,
+    event: ChildEvent<'_>,
+) -> std::io::Result<Flow> {
+    match event {
+        ChildEvent::Stdout(b) => cx.data.stdout += b.len(),
+        ChildEvent::Exit(_) => cx.data.exit = true,
+        ChildEvent::Stderr(_) => {}
+    }
+    if !cx.data.failed {
+        cx.data.failed = true;
+        return Err(std::io::Error::other("first chunk fails"));
+    }
+    Ok(Flow::Continue)
+}
+
+/// `read_chunks` returns on the handler's error after a full
+/// 64 KiB chunk, leaving bytes in the pipe; in edge mode no event comes for
+/// that pipe again (the last read was not short, and the child writes no
+/// more), so the rest is not read while the child lives.
+fn a_child_handler_error_leaves_no_output_unread(backend: Backend) {
+    const SIZE: usize = 300_000;
+    let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
+    let key = ev.spawn(&mut writer(SIZE, 30), fail_first).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // all of it buffered
+    let mut out = Out::default();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_until(&mut ev, &mut out, "output after a failed chunk", |o| {
+            o.stdout == SIZE
+        })
+    }));
+    ev.remove(key); // kills the child
+    if let Err(panic) = result {
+        println!("(read {} of {SIZE})", out.stdout);
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The same after a hang-up, a pipe's last event: the child exited with
+/// more than a chunk buffered; the handler fails on the first chunk; the
+/// rest is never read and `Exit` never comes.
+fn a_child_handler_error_after_a_hang_up_leaves_no_output_unread(backend: Backend) {
+    const SIZE: usize = 300_000;
+    let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
+    ev.spawn(&mut writer(SIZE, 0), fail_first).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // written and exited
+    let mut out = Out::default();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_until(
+            &mut ev,
+            &mut out,
+            "Exit after a failed chunk (hang-up)",
+            |o| o.exit,
+        )
+    }));
+    if let Err(panic) = result {
+        println!("(read {} of {SIZE})", out.stdout);
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(out.stdout, SIZE);
+}
+
+/// (`SIGCHLD` watch) `children_exited` breaks out of its loop on the
+/// first child's `Exit` error, and the other children it was about to ask
+/// are never asked; their pipes reached end of file long ago, so nothing
+/// asks again: a child's `Exit` is lost for good.
+fn an_exit_handler_error_does_not_lose_the_other_childs_exit(backend: Backend) {
+    let mut ev: EventLoop<Vec<i32>> = EventLoop::with_backend(backend).unwrap();
+    for code in [3, 5] {
+        ev.spawn(
+            // Output closed at once, exit later: only SIGCHLD reports it.
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("exec >/dev/null 2>&1; sleep 0.3; exit {code}")),
+            move |cx, event| {
+                if let ChildEvent::Exit(status) = event {
+                    cx.data.push(status.code().unwrap());
+                    if cx.data.len() == 1 {
+                        return Err(std::io::Error::other("first exit fails"));
+                    }
+                }
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+    }
+    let mut exits = Vec::new();
+    // Take the hang-ups now; then let both children exit before the loop
+    // looks again, so that one SIGCHLD turn sees both.
+    for _ in 0..3 {
+        let _ = ev.run_once(&mut exits, Some(Duration::from_millis(50)));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    run_until(&mut ev, &mut exits, "both exits", |e| e.len() == 2);
+}
+
+/// `run` checks for idleness before the before-sleep hook; a hook
+/// that removes the last entry leaves `wait` polling with no timeout and
+/// nothing registered: `run` never returns.
+fn before_sleep_removing_the_last_entry_lets_run_return(backend: Backend) {
+    let mut ev: EventLoop<Option<pipeloop::reactor::Key>> =
+        EventLoop::with_backend(backend).unwrap();
+    let key = ev
+        .insert_timer(Timer::after(Duration::from_secs(3600)), |_| {
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+    ev.before_sleep(|cx| {
+        if let Some(key) = cx.data.take() {
+            cx.remove(key);
+        }
+        Ok(())
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            std::thread::sleep(PATIENCE);
+            if !done.load(Ordering::SeqCst) {
+                println!("FAILED: run never returned after the hook removed the last entry");
+                std::process::exit(101);
+            }
+        })
+    };
+    let mut data = Some(key);
+    ev.run(&mut data).unwrap();
+    done.store(true, Ordering::SeqCst);
+    drop(watchdog);
+}
+
+type Case = fn(Backend);
+
+const CASES: &[(&str, Case, bool)] = &[
+    (
+        "a_signal_handler_error_loses_no_pending_signal",
+        a_signal_handler_error_loses_no_pending_signal,
+        false,
+    ),
+    (
+        "a_child_handler_error_leaves_no_output_unread",
+        a_child_handler_error_leaves_no_output_unread,
+        false,
+    ),
+    (
+        "a_child_handler_error_after_a_hang_up_leaves_no_output_unread",
+        a_child_handler_error_after_a_hang_up_leaves_no_output_unread,
+        false,
+    ),
+    (
+        "an_exit_handler_error_does_not_lose_the_other_childs_exit",
+        an_exit_handler_error_does_not_lose_the_other_childs_exit,
+        true,
+    ),
+    // Last: it ends the process if it hangs.
+    (
+        "before_sleep_removing_the_last_entry_lets_run_return",
+        before_sleep_removing_the_last_entry_lets_run_return,
+        false,
+    ),
+];
+
+fn main() {
+    if let Ok(spec) = std::env::var("REVIEW_CHILD") {
+        child_main(&spec);
+    }
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let (mut passed, mut failed) = (0, 0);
+    for &(name, case, sigchld) in CASES {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        for &backend in Backend::available() {
+            // SAFETY: one thread here, nothing reads the environment meanwhile.
+            unsafe {
+                if sigchld {
+                    std::env::set_var(CHILD_WATCH_ENV, "sigchld");
+                } else {
+                    std::env::remove_var(CHILD_WATCH_ENV);
+                }
+            }
+            print!("test {name} [{backend}] ... ");
+            match std::panic::catch_unwind(|| case(backend)) {
+                Ok(()) => {
+                    println!("ok");
+                    passed += 1;
+                }
+                Err(_) => {
+                    println!("FAILED");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(101);
+    }
+}
