@@ -92,13 +92,14 @@ impl Selector {
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         let events = &mut buf.events;
+        if let Some(t) = timeout.filter(|&t| super::finer_than_ms(t)) {
+            // Out of line, so that this stays small enough to inline.
+            return PWAIT2.select(self.raw, events, t);
+        }
         events.clear();
         let max = events.capacity().min(MAX_EVENTS) as libc::c_int;
-        let n = match timeout {
-            Some(t) if super::finer_than_ms(t) => PWAIT2.wait(self.raw, events, max, t)?,
-            _ => epoll_wait(self.raw, events, max, super::timeout_ms(timeout))?,
-        };
-        // SAFETY: the wait initialised the first `n` (<= capacity) entries.
+        let n = epoll_wait(self.raw, events, max, super::timeout_ms(timeout))?;
+        // SAFETY: epoll_wait initialised the first `n` (<= capacity) entries.
         unsafe { events.set_len(n as usize) };
         Ok(())
     }
@@ -149,11 +150,28 @@ struct KernelTimespec {
 }
 
 impl Pwait2 {
-    /// `epoll_wait`, but with `timeout` (which the caller has split to at
+    /// `Selector::select` with `timeout` (which the caller has split to at
     /// most `LONGEST_WAIT`) to the nanosecond, or rounded up to whole
-    /// milliseconds once `epoll_pwait2` was found missing. Out of line: it
-    /// is not the ping-pong's path.
+    /// milliseconds once `epoll_pwait2` was found missing: fills `events`
+    /// (cleared first) up to its capacity.
     #[inline(never)]
+    fn select(
+        &self,
+        ep: RawFd,
+        events: &mut Vec<libc::epoll_event>,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        events.clear();
+        let max = events.capacity().min(MAX_EVENTS) as libc::c_int;
+        let n = self.wait(ep, events, max, timeout)?;
+        // SAFETY: the wait initialised the first `n` (<= capacity) entries.
+        unsafe { events.set_len(n as usize) };
+        Ok(())
+    }
+
+    /// One wait of at most `timeout` for up to `max` (at most `events`'
+    /// capacity) events into `events`' spare room; returns how many the
+    /// kernel wrote.
     fn wait(
         &self,
         ep: RawFd,
@@ -372,16 +390,14 @@ mod tests {
         let timeout = Duration::from_micros(300);
 
         let started = Instant::now();
-        let n = missing.wait(selector.raw, &mut events, 4, timeout).unwrap();
-        assert_eq!(n, 0);
+        missing.select(selector.raw, &mut events, timeout).unwrap();
+        assert!(events.is_empty());
         assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
         assert!(missing.missing.load(Relaxed), "ENOSYS was not remembered");
 
         super::super::write(write.as_raw_fd(), b"x").unwrap();
-        let n = missing.wait(selector.raw, &mut events, 4, timeout).unwrap();
-        assert_eq!(n, 1);
-        // SAFETY: the kernel wrote one event.
-        unsafe { events.set_len(1) };
+        missing.select(selector.raw, &mut events, timeout).unwrap();
+        assert_eq!(events.len(), 1);
         assert_eq!({ events[0].u64 }, 7);
     }
 
@@ -397,8 +413,8 @@ mod tests {
         let mut events = Vec::with_capacity(4);
         for timeout in [Duration::from_nanos(1), Duration::from_micros(300)] {
             let started = Instant::now();
-            let n = pwait2.wait(selector.raw, &mut events, 4, timeout).unwrap();
-            assert_eq!(n, 0);
+            pwait2.select(selector.raw, &mut events, timeout).unwrap();
+            assert!(events.is_empty());
             assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
         }
     }
