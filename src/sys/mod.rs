@@ -278,6 +278,7 @@ pub(crate) const LONGEST_WAIT_SECS: u64 = LONGEST_WAIT.as_secs();
 /// ppoll instead of epoll_wait and poll(2), which take milliseconds. A
 /// whole number of milliseconds (the 1 s of most loops, and zero) keeps the
 /// cheaper int call, which sleeps exactly as long.
+#[cfg(any(pipeloop_epoll, pipeloop_ppoll))]
 #[inline]
 pub(crate) fn finer_than_ms(timeout: Duration) -> bool {
     !timeout.subsec_nanos().is_multiple_of(1_000_000)

@@ -299,7 +299,7 @@ fn ppoll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<libc::c_int>
     // SAFETY: a timespec is plain integers (and, on some targets, padding),
     // for which zero is valid.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    ts.tv_sec = timeout.as_secs().min(super::LONGEST_WAIT_SECS) as libc::time_t;
+    ts.tv_sec = timeout.as_secs().min(super::LONGEST_WAIT_SECS) as _;
     ts.tv_nsec = timeout.subsec_nanos() as _;
     let len = fds.len() as libc::nfds_t;
     // SAFETY: the slice holds `len` initialised pollfds, which ppoll reads
