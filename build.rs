@@ -27,6 +27,20 @@ fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         // kqueue1(O_CLOEXEC) in libc; elsewhere kqueue() then F_SETFD.
         ("pipeloop_kqueue1", vec!["netbsd"]),
+        // Systems with ppoll(2), which takes a timespec: the poll(2)
+        // backend sleeps finer than a millisecond there. macOS has none.
+        (
+            "pipeloop_ppoll",
+            vec![
+                "linux",
+                "android",
+                "freebsd",
+                "netbsd",
+                "openbsd",
+                "dragonfly",
+                "illumos",
+            ],
+        ),
         // Systems with pipe2(2); the rest use pipe(2) and fcntl(2).
         (
             "pipeloop_pipe2",

@@ -228,9 +228,21 @@ impl Poll {
     ///   collects what is ready now.
     /// - It returns at most [`events.capacity()`](Events::capacity) events;
     ///   the rest come with the next call.
-    /// - It never returns before the timeout with no events: a sleep is
-    ///   rounded up to the next millisecond, never down, so a sub-millisecond
-    ///   timeout sleeps instead of spinning.
+    /// - It never returns before the timeout with no events, and a
+    ///   sub-millisecond timeout sleeps instead of spinning. How finely the
+    ///   timeout is kept depends on the backend and the OS:
+    ///   - **epoll** (Linux 5.11 and later): to the nanosecond, with
+    ///     `epoll_pwait2`; on older kernels (or where a seccomp filter
+    ///     refuses that call) rounded up to the next millisecond, with
+    ///     `epoll_wait`.
+    ///   - **poll(2)**: to the nanosecond, with `ppoll`, on Linux, Android,
+    ///     FreeBSD, NetBSD, OpenBSD, DragonFly and illumos; rounded up to
+    ///     the next millisecond on macOS and other systems without `ppoll`.
+    ///   - **kqueue**: to the nanosecond (`kevent` takes a timespec).
+    ///
+    ///   The kernel then adds its own timer slack or tick (on Linux, a
+    ///   thread's timer slack, 50 µs by default); a wait never ends before
+    ///   the timeout.
     ///
     /// # Errors
     ///

@@ -5,9 +5,18 @@
 //! for level, `EPOLLONESHOT` for oneshot. Readable interest also asks for
 //! `EPOLLRDHUP`, so a peer that shut down its writing side is seen without a
 //! read.
+//!
+//! A wait takes its timeout to the nanosecond where the kernel allows:
+//! `epoll_wait` takes whole milliseconds, so a timeout with a part finer
+//! than that goes to `epoll_pwait2` (Linux 5.11), which takes a timespec.
+//! Where that is missing (`ENOSYS` from an older kernel, or `EPERM` from a
+//! seccomp filter that does not know it), the wait falls back to
+//! `epoll_wait` with the timeout rounded up to whole milliseconds, and the
+//! process remembers it, so the failed call is paid once.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -83,21 +92,126 @@ impl Selector {
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         let events = &mut buf.events;
+        if let Some(t) = timeout.filter(|&t| super::finer_than_ms(t)) {
+            // Out of line, so that this stays small enough to inline.
+            return PWAIT2.select(self.raw, events, t);
+        }
         events.clear();
         let max = events.capacity().min(MAX_EVENTS) as libc::c_int;
-        // SAFETY: the buffer has room for `max` events; epoll_wait writes at
-        // most that many and returns how many it wrote.
-        let n = cvt(unsafe {
-            libc::epoll_wait(
-                self.raw,
-                events.as_mut_ptr(),
-                max,
-                super::timeout_ms(timeout),
-            )
-        })?;
+        let n = epoll_wait(self.raw, events, max, super::timeout_ms(timeout))?;
         // SAFETY: epoll_wait initialised the first `n` (<= capacity) entries.
         unsafe { events.set_len(n as usize) };
         Ok(())
+    }
+}
+
+/// One `epoll_wait` of at most `ms` milliseconds (`-1`: no limit) for up
+/// to `max` (at most `events`' capacity) events into `events`' spare room;
+/// returns how many the kernel wrote.
+#[inline]
+fn epoll_wait(
+    ep: RawFd,
+    events: &mut Vec<libc::epoll_event>,
+    max: libc::c_int,
+    ms: libc::c_int,
+) -> io::Result<libc::c_int> {
+    debug_assert!(max as usize <= events.capacity());
+    // SAFETY: the buffer has room for `max` events; epoll_wait writes at
+    // most that many and returns how many it wrote.
+    cvt(unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), max, ms) })
+}
+
+/// The process's `epoll_pwait2`, while it is known to work.
+static PWAIT2: Pwait2 = Pwait2 {
+    nr: libc::SYS_epoll_pwait2,
+    missing: AtomicBool::new(false),
+};
+
+/// `epoll_pwait2` by syscall number (libc has a wrapper only for glibc
+/// 2.35 and later), and whether it was found missing.
+struct Pwait2 {
+    /// The syscall number: `SYS_epoll_pwait2`, or one that no kernel has
+    /// in the tests of the fallback.
+    nr: libc::c_long,
+    /// Set once the kernel refused the call: every later wait with a
+    /// sub-millisecond part goes straight to `epoll_wait`. Relaxed: it
+    /// guards no other memory, and a thread that reads it late only makes
+    /// the refused call once more.
+    missing: AtomicBool,
+}
+
+/// `struct __kernel_timespec`: 64-bit fields on every architecture, which
+/// `libc::timespec` is not on 32-bit ones (the raw syscall gets no
+/// translation from libc).
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+impl Pwait2 {
+    /// `Selector::select` with `timeout` (which the caller has split to at
+    /// most `LONGEST_WAIT`) to the nanosecond, or rounded up to whole
+    /// milliseconds once `epoll_pwait2` was found missing: fills `events`
+    /// (cleared first) up to its capacity.
+    #[inline(never)]
+    fn select(
+        &self,
+        ep: RawFd,
+        events: &mut Vec<libc::epoll_event>,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        events.clear();
+        let max = events.capacity().min(MAX_EVENTS) as libc::c_int;
+        let n = self.wait(ep, events, max, timeout)?;
+        // SAFETY: the wait initialised the first `n` (<= capacity) entries.
+        unsafe { events.set_len(n as usize) };
+        Ok(())
+    }
+
+    /// One wait of at most `timeout` for up to `max` (at most `events`'
+    /// capacity) events into `events`' spare room; returns how many the
+    /// kernel wrote.
+    fn wait(
+        &self,
+        ep: RawFd,
+        events: &mut Vec<libc::epoll_event>,
+        max: libc::c_int,
+        timeout: Duration,
+    ) -> io::Result<libc::c_int> {
+        debug_assert!(max as usize <= events.capacity());
+        if !self.missing.load(Relaxed) {
+            let ts = KernelTimespec {
+                tv_sec: timeout.as_secs().min(super::LONGEST_WAIT_SECS) as i64,
+                tv_nsec: i64::from(timeout.subsec_nanos()),
+            };
+            // SAFETY: the buffer has room for `max` events, which the
+            // kernel writes at most; `ts` outlives the call; a null signal
+            // mask leaves the mask alone (and its size is then unread).
+            let result = cvt(unsafe {
+                libc::syscall(
+                    self.nr,
+                    ep,
+                    events.as_mut_ptr(),
+                    max,
+                    &ts as *const KernelTimespec,
+                    std::ptr::null::<libc::sigset_t>(),
+                    std::mem::size_of::<libc::sigset_t>(),
+                )
+            });
+            match result {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                    self.missing.store(true, Relaxed);
+                    log::debug!(
+                        "pipeloop: epoll_pwait2 is unavailable ({e}); \
+                         epoll waits round timeouts up to whole milliseconds"
+                    );
+                }
+                // At most `max` events: the count fits a c_int.
+                other => return other.map(|n| n as libc::c_int),
+            }
+        }
+        epoll_wait(ep, events, max, super::timeout_ms(Some(timeout)))
     }
 }
 
@@ -244,5 +358,64 @@ impl Drop for Waker {
     /// Ends the registration before the fields (the fd) are dropped.
     fn drop(&mut self) {
         drop(std::mem::take(&mut self.reg));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A syscall number past every kernel's table: the kernel answers
+    /// `ENOSYS`, as one older than 5.11 does for `epoll_pwait2`.
+    const NO_SUCH_SYSCALL: libc::c_long = 999_999;
+
+    /// The `ENOSYS` fallback: the wait still works (an event is seen, a
+    /// timeout is never cut short), the refusal is remembered, and later
+    /// waits use `epoll_wait` without trying again.
+    #[test]
+    fn pwait2_missing_falls_back_to_epoll_wait_and_remembers() {
+        let missing = Pwait2 {
+            nr: NO_SUCH_SYSCALL,
+            missing: AtomicBool::new(false),
+        };
+        let selector = Selector::new().unwrap();
+        let (read, write) = super::super::new_pipe().unwrap();
+        let _reg = selector
+            .register(read.as_raw_fd(), Token(7), Interest::READABLE)
+            .unwrap();
+        let mut events = Vec::with_capacity(4);
+        let timeout = Duration::from_micros(300);
+
+        let started = Instant::now();
+        missing.select(selector.raw, &mut events, timeout).unwrap();
+        assert!(events.is_empty());
+        assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
+        assert!(missing.missing.load(Relaxed), "ENOSYS was not remembered");
+
+        super::super::write(write.as_raw_fd(), b"x").unwrap();
+        missing.select(selector.raw, &mut events, timeout).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!({ events[0].u64 }, 7);
+    }
+
+    /// The real `epoll_pwait2` on a kernel that has it (5.11 and later):
+    /// a timed-out wait is not cut short, and nothing is marked missing.
+    #[test]
+    fn pwait2_waits_at_least_its_timeout() {
+        let pwait2 = Pwait2 {
+            nr: libc::SYS_epoll_pwait2,
+            missing: AtomicBool::new(false),
+        };
+        let selector = Selector::new().unwrap();
+        let mut events = Vec::with_capacity(4);
+        for timeout in [Duration::from_nanos(1), Duration::from_micros(300)] {
+            let started = Instant::now();
+            pwait2.select(selector.raw, &mut events, timeout).unwrap();
+            assert!(events.is_empty());
+            assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
+        }
     }
 }

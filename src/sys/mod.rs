@@ -13,11 +13,13 @@
 //!   when dropped (pipeloop's own sources keep it) unless detached
 //!   (`SourceFd`).
 //! - `select(&mut EventBuf, Option<Duration>) -> io::Result<()>`: returns
-//!   when it has events or the timeout (rounded up, never down; at most
-//!   `LONGEST_WAIT`) has passed, never earlier with nothing (a backend that
-//!   wakes for its own reasons waits again itself), and fills the buffer up
-//!   to its capacity without allocating; EINTR is returned as
-//!   `Interrupted`.
+//!   when it has events or the timeout (at most `LONGEST_WAIT`) has passed,
+//!   never earlier with nothing (a backend that wakes for its own reasons
+//!   waits again itself), and fills the buffer up to its capacity without
+//!   allocating; EINTR is returned as `Interrupted`. The timeout is kept to
+//!   the nanosecond where the OS takes a timespec (epoll_pwait2, ppoll,
+//!   kevent) and rounded up, never down, to whole milliseconds where it
+//!   takes an int (epoll_wait before Linux 5.11, poll(2) on macOS).
 //! - a waker: `Waker::new(&Selector, Token)` and `wake()`, from any thread.
 //!
 //! Rules that are the same for every backend (splitting long timeouts,
@@ -263,16 +265,31 @@ impl Waker {
 }
 
 /// The longest one wait of any backend can be: `c_int::MAX` milliseconds
-/// (epoll_wait and poll(2) take an int; kqueue takes more). `Poll::poll`
-/// splits timeouts of `LONGEST_WAIT_SECS` whole seconds or more (a test of
-/// one word on the hot path), so every backend gets less than that.
+/// (epoll_wait and poll(2) take an int; the timespec of epoll_pwait2, ppoll
+/// and kevent takes more, but one limit for all keeps the fallbacks alike).
+/// `Poll::poll` splits timeouts of `LONGEST_WAIT_SECS` whole seconds or
+/// more (a test of one word on the hot path), so every backend gets less
+/// than that.
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_millis(libc::c_int::MAX as u64);
 pub(crate) const LONGEST_WAIT_SECS: u64 = LONGEST_WAIT.as_secs();
 
+/// Whether `timeout` has a part finer than a millisecond, which only a
+/// timespec carries: then epoll and poll(2) wait with epoll_pwait2 and
+/// ppoll instead of epoll_wait and poll(2), which take milliseconds. A
+/// whole number of milliseconds (the 1 s of most loops, and zero) keeps the
+/// cheaper int call, which sleeps exactly as long.
+#[cfg(any(pipeloop_epoll, pipeloop_ppoll))]
+#[inline]
+pub(crate) fn finer_than_ms(timeout: Duration) -> bool {
+    !timeout.subsec_nanos().is_multiple_of(1_000_000)
+}
+
 /// Milliseconds for epoll_wait and poll: `-1` for none, rounded up so that a
 /// sub-millisecond timeout sleeps (instead of spinning at 0) and no wait ends
-/// early. Longer timeouts than `LONGEST_WAIT` become `LONGEST_WAIT` (callers
-/// split them before).
+/// early. Exact for a whole number of milliseconds; a finer timeout gets
+/// here only where the OS has no timespec call (poll(2) on macOS and the
+/// like, epoll before Linux 5.11). Longer timeouts than `LONGEST_WAIT`
+/// become `LONGEST_WAIT` (callers split them before).
 #[inline]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
     match timeout {

@@ -24,6 +24,13 @@
 //!   never waits for the poller. (A pipe end's re-arm takes its own list
 //!   lock, shared only with its clones, to find its registrations.)
 //!
+//! Timeouts: a timeout with a part finer than a millisecond goes to
+//! ppoll(2), which takes a timespec, where the system has it (Linux,
+//! Android, the BSDs, illumos: `pipeloop_ppoll`); elsewhere (macOS) poll(2)
+//! takes it rounded up to whole milliseconds. Either way `select` waits
+//! again for what is left when it woke for its own reasons, so it never
+//! returns early with nothing.
+//!
 //! Costs: a wait is O(n) in registered fds, as poll(2) itself is. Finding an
 //! fd for a change is one lookup in a table indexed by fd, removal is
 //! `swap_remove`, and delivery walks the array once, stopping when every
@@ -212,20 +219,18 @@ impl Selector {
         if bell.rearms.load(SeqCst) && bell.rearms.swap(false, SeqCst) {
             state.apply_rearms();
         }
-        let ms = if bell.woken.load(SeqCst) {
-            0
+        let wait = if bell.woken.load(SeqCst) {
+            Some(Duration::ZERO)
         } else {
-            super::timeout_ms(timeout)
+            timeout
         };
-        let len = state.pollfds.len() as libc::nfds_t;
-        // SAFETY: the array holds `len` initialised pollfds and stays locked
-        // (so unchanged) for the whole call.
-        let result = cvt(unsafe { libc::poll(state.pollfds.as_mut_ptr(), len, ms) });
+        // The array stays locked (so unchanged) for the whole call.
+        let result = poll(&mut state.pollfds, wait);
         // No ordering needed to say it is awake: a waker that still sees
         // `sleeping` only writes a byte more, which the next wait drains.
         bell.sleeping.store(false, Release);
         let mut left = result? as usize;
-        let expired = left == 0 && ms > 0;
+        let expired = left == 0 && wait.is_some_and(|w| !w.is_zero());
         if state.pollfds[0].revents != 0 {
             left -= 1;
             self.shared.notifier().reset();
@@ -267,6 +272,55 @@ impl Selector {
             slot,
         }
     }
+}
+
+/// One wait on `fds` of at most `timeout` (`None`: no limit): ppoll with
+/// the timeout to the nanosecond where it has a finer part than whole
+/// milliseconds and the system has ppoll, otherwise poll(2) with it rounded
+/// up to milliseconds (exact for whole ones, and the cheaper call).
+#[inline]
+fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<libc::c_int> {
+    let len = fds.len() as libc::nfds_t;
+    #[cfg(pipeloop_ppoll)]
+    if let Some(t) = timeout.filter(|&t| super::finer_than_ms(t)) {
+        return ppoll(fds, t);
+    }
+    // SAFETY: the slice holds `len` initialised pollfds, which poll(2)
+    // reads and whose `revents` it writes.
+    cvt(unsafe { libc::poll(fds.as_mut_ptr(), len, super::timeout_ms(timeout)) })
+}
+
+/// ppoll with `timeout` (which the caller has split to at most
+/// `LONGEST_WAIT`) and no signal mask change. Out of line: it is not the
+/// ping-pong's path.
+#[cfg(pipeloop_ppoll)]
+#[inline(never)]
+fn ppoll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<libc::c_int> {
+    // SAFETY: a timespec is plain integers (and, on some targets, padding),
+    // for which zero is valid.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    ts.tv_sec = timeout.as_secs().min(super::LONGEST_WAIT_SECS) as _;
+    ts.tv_nsec = timeout.subsec_nanos() as _;
+    let len = fds.len() as libc::nfds_t;
+    // SAFETY: the slice holds `len` initialised pollfds, which ppoll reads
+    // and whose `revents` it writes; `ts` outlives the call; a null signal
+    // mask leaves the mask alone.
+    cvt(unsafe { sys_ppoll(fds.as_mut_ptr(), len, &ts, std::ptr::null()) })
+}
+
+#[cfg(all(pipeloop_ppoll, not(target_os = "illumos")))]
+use libc::ppoll as sys_ppoll;
+
+// illumos has ppoll (poll.h), but the libc crate does not bind it.
+#[cfg(all(pipeloop_ppoll, target_os = "illumos"))]
+unsafe extern "C" {
+    #[link_name = "ppoll"]
+    fn sys_ppoll(
+        fds: *mut libc::pollfd,
+        nfds: libc::nfds_t,
+        timeout: *const libc::timespec,
+        sigmask: *const libc::sigset_t,
+    ) -> libc::c_int;
 }
 
 /// A pipeloop source's handle on its entry, for re-arming and forgetting.
