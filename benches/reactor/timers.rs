@@ -3,9 +3,12 @@
 //! and filling a loop with timers.
 //!
 //! Both libraries get the same deadlines, from the same pseudo-random
-//! sequence: the live timers spread over N ms an hour from now, each pair's
-//! timer somewhere in the same span, so that neither queue sees only
-//! insertions at its end.
+//! sequence: the live timers spread over N ms an hour from the start, each
+//! pair's timer somewhere in the same span, so that neither queue sees only
+//! insertions at its end. Deadlines are instants (`Timer::at`,
+//! `Timer::from_deadline`) fixed when the loop is filled, not delays from
+//! now: where a timer lands in the queue then does not depend on how fast
+//! the run goes, and callgrind's counts repeat.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -20,39 +23,42 @@ pub const NAMES: [&str; 2] = ["pipeloop", "calloop"];
 /// How far away every timer is: none fires during the benchmark.
 const FAR: Duration = Duration::from_secs(3600);
 
-/// xorshift64: the same delays for both libraries, no dependency.
-struct Delays {
+/// The deadlines, from xorshift64: the same for both libraries, no
+/// dependency.
+struct Deadlines {
+    base: Instant,
     state: u64,
     span_us: u64,
 }
 
-impl Delays {
-    fn new(live: usize) -> Delays {
-        Delays {
+impl Deadlines {
+    fn new(live: usize) -> Deadlines {
+        Deadlines {
+            base: Instant::now() + FAR,
             state: 0x9e37_79b9_7f4a_7c15,
             span_us: live as u64 * 1_000,
         }
     }
 
     #[inline]
-    fn next(&mut self) -> Duration {
+    fn next(&mut self) -> Instant {
         let mut x = self.state;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.state = x;
-        FAR + Duration::from_micros(x % self.span_us)
+        self.base + Duration::from_micros(x % self.span_us)
     }
 }
 
 /// One library's loop with its live timers.
 trait Timers {
-    /// A loop holding `live` timers (untimed setup).
-    fn filled(live: usize) -> io::Result<Self>
+    /// A loop holding `live` timers, at the next `live` deadlines.
+    fn filled(live: usize, deadlines: &mut Deadlines) -> io::Result<Self>
     where
         Self: Sized;
-    /// Inserts one timer `delay` from now and removes it again.
-    fn pair(&mut self, delay: Duration) -> io::Result<()>;
+    /// Inserts one timer at `deadline` and removes it again.
+    fn pair(&mut self, deadline: Instant) -> io::Result<()>;
 }
 
 struct Pipeloop {
@@ -61,17 +67,16 @@ struct Pipeloop {
 
 impl Pipeloop {
     #[inline]
-    fn insert(ev: &mut EventLoop<()>, delay: Duration) -> io::Result<Key> {
-        ev.insert_timer(Timer::after(delay), |_| Ok(Flow::Continue))
+    fn insert(ev: &mut EventLoop<()>, deadline: Instant) -> io::Result<Key> {
+        ev.insert_timer(Timer::at(deadline), |_| Ok(Flow::Continue))
     }
 }
 
 impl Timers for Pipeloop {
-    fn filled(live: usize) -> io::Result<Pipeloop> {
+    fn filled(live: usize, deadlines: &mut Deadlines) -> io::Result<Pipeloop> {
         let mut ev = EventLoop::new()?;
-        let mut delays = Delays::new(live);
         for _ in 0..live {
-            Pipeloop::insert(&mut ev, delays.next())?;
+            Pipeloop::insert(&mut ev, deadlines.next())?;
         }
         // One turn, as a loop that runs would have had.
         ev.run_once(&mut (), Some(Duration::ZERO))?;
@@ -79,8 +84,8 @@ impl Timers for Pipeloop {
     }
 
     #[inline]
-    fn pair(&mut self, delay: Duration) -> io::Result<()> {
-        let key = Pipeloop::insert(&mut self.ev, delay)?;
+    fn pair(&mut self, deadline: Instant) -> io::Result<()> {
+        let key = Pipeloop::insert(&mut self.ev, deadline)?;
         check(self.ev.remove(key), "pipeloop: remove")
     }
 }
@@ -95,22 +100,23 @@ impl Calloop {
     #[inline]
     fn insert(
         handle: &calloop::LoopHandle<'static, ()>,
-        delay: Duration,
+        deadline: Instant,
     ) -> io::Result<calloop::RegistrationToken> {
         use calloop::timer::{TimeoutAction, Timer};
         handle
-            .insert_source(Timer::from_duration(delay), |_, _, _| TimeoutAction::Drop)
+            .insert_source(Timer::from_deadline(deadline), |_, _, _| {
+                TimeoutAction::Drop
+            })
             .map_err(|e| io::Error::other(e.error))
     }
 }
 
 impl Timers for Calloop {
-    fn filled(live: usize) -> io::Result<Calloop> {
+    fn filled(live: usize, deadlines: &mut Deadlines) -> io::Result<Calloop> {
         let mut ev = calloop::EventLoop::try_new().map_err(io::Error::other)?;
         let handle = ev.handle();
-        let mut delays = Delays::new(live);
         for _ in 0..live {
-            Calloop::insert(&handle, delays.next())?;
+            Calloop::insert(&handle, deadlines.next())?;
         }
         ev.dispatch(Some(Duration::ZERO), &mut ())
             .map_err(io::Error::other)?;
@@ -118,26 +124,26 @@ impl Timers for Calloop {
     }
 
     #[inline]
-    fn pair(&mut self, delay: Duration) -> io::Result<()> {
-        let token = Calloop::insert(&self.handle, delay)?;
+    fn pair(&mut self, deadline: Instant) -> io::Result<()> {
+        let token = Calloop::insert(&self.handle, deadline)?;
         self.handle.remove(token);
         Ok(())
     }
 }
 
-/// `warmup` then `rounds` timed pairs on `state`, each with the next delay.
+/// `warmup` then `rounds` timed pairs on `state`, each at the next deadline.
 fn pairs_on(
     state: &mut impl Timers,
-    delays: &mut Delays,
+    deadlines: &mut Deadlines,
     warmup: u64,
     rounds: u64,
 ) -> io::Result<Duration> {
     for _ in 0..warmup {
-        state.pair(delays.next())?;
+        state.pair(deadlines.next())?;
     }
     let start = Instant::now();
     for _ in 0..rounds {
-        state.pair(delays.next())?;
+        state.pair(deadlines.next())?;
     }
     Ok(start.elapsed())
 }
@@ -159,25 +165,27 @@ pub fn pairs(args: &Args) -> io::Result<()> {
         );
         let mut runners: Vec<(&'static str, RunFn<'_>)> = Vec::new();
         if pipeloop {
-            let mut state = Pipeloop::filled(live)?;
-            // The pairs' delays follow on from the fill's, same seed.
-            let mut delays = Delays::new(live);
+            // The pairs' deadlines follow on from the fill's.
+            let mut deadlines = Deadlines::new(live);
+            let mut state = Pipeloop::filled(live, &mut deadlines)?;
             runners.push((
                 "pipeloop",
-                Box::new(move |w, r| pairs_on(&mut state, &mut delays, w, r)),
+                Box::new(move |w, r| pairs_on(&mut state, &mut deadlines, w, r)),
             ));
         }
         if calloop {
-            let mut state = Calloop::filled(calloop_live)?;
-            let mut delays = Delays::new(live);
+            let mut deadlines = Deadlines::new(calloop_live);
+            let mut state = Calloop::filled(calloop_live, &mut deadlines)?;
             runners.push((
                 "calloop",
-                Box::new(move |w, r| pairs_on(&mut state, &mut delays, w, r)),
+                Box::new(move |w, r| pairs_on(&mut state, &mut deadlines, w, r)),
             ));
         }
         rows.push((live, calloop_live, measure(args, runners)?));
     }
-    println!("\n## timers: insert + remove of a timer ~1 h away, N timers live (ns per pair)\n");
+    println!(
+        "\n## timers: insert + remove of a timer ~1 h away (`Timer::at`, `Timer::from_deadline`), N timers live (ns per pair)\n"
+    );
     println!(
         "Median of the repetitions, min and max; \"all pairs\" is the total time over every \
          pair of every repetition, which spreads pipeloop's occasional rebuild of its heap \
@@ -236,8 +244,9 @@ pub fn pairs(args: &Args) -> io::Result<()> {
 
 /// Times filling a fresh loop with `n` timers, and dropping it.
 fn fill_once<S: Timers>(n: usize) -> io::Result<(Duration, Duration)> {
+    let mut deadlines = Deadlines::new(n);
     let start = Instant::now();
-    let state = S::filled(n)?;
+    let state = S::filled(n, &mut deadlines)?;
     let filled = start.elapsed();
     let start = Instant::now();
     drop(state);
