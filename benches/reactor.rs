@@ -3,7 +3,7 @@
 //! section "Reactor", for what each case measures.
 //!
 //! ```text
-//! cargo bench --bench reactor                       # everything, ~1 minute
+//! cargo bench --bench reactor                       # everything, ~30 s
 //! cargo bench --bench reactor -- --quick            # CI smoke: a few seconds
 //! cargo bench --bench reactor -- --only dispatch    # one case: dispatch,
 //!                       # dispatch-timer, timers, fill, lateness (comma list)
