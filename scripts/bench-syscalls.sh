@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Syscalls (strace -c) and user-space instructions (callgrind) per operation
-# for every library in benches/pingpong.rs; optionally the timings too.
+# for every library in benches/pingpong.rs, or (--reactor) for the rows of
+# benches/reactor.rs; optionally the timings too.
 #
 # Each figure is a difference of two runs of the same case with different
 # round counts, divided by the difference in rounds, so setup, warm-up and
@@ -14,11 +15,17 @@
 #   scripts/bench-syscalls.sh --timings     also the full timing runs
 #   scripts/bench-syscalls.sh --all         all of the above, both builds
 #   scripts/bench-syscalls.sh --no-callgrind
+#   scripts/bench-syscalls.sh --reactor     benches/reactor.rs instead: the
+#                                           EventLoop's dispatch against a
+#                                           bare Poll, and timer pairs against
+#                                           calloop (with --timings, its full
+#                                           timing run too)
 #
 # Environment: SHORT, LONG (round counts for strace, default 2000/4000),
 # CG_SHORT, CG_LONG (for callgrind, default 2000/4000), IDLE_N (pipes for
-# the idle case, default 1000), BENCH_TARGET_DIR (default target/bench; the
-# poll(2) build goes to "$BENCH_TARGET_DIR-poll").
+# the idle case, default 1000), TIMERS_N (live timers for the reactor's
+# timer pairs, default "100 10000"), BENCH_TARGET_DIR (default
+# target/bench; the poll(2) build goes to "$BENCH_TARGET_DIR-poll").
 #
 # Needs: cargo, strace; valgrind for the callgrind section (skipped if
 # missing). Linux only.
@@ -29,6 +36,7 @@ LONG=${LONG:-4000}
 CG_SHORT=${CG_SHORT:-2000}
 CG_LONG=${CG_LONG:-4000}
 IDLE_N=${IDLE_N:-1000}
+TIMERS_N=${TIMERS_N:-100 10000}
 POLL_CFGS="--cfg mio_unsupported_force_poll_poll --cfg polling_test_poll_backend"
 # The rows of the two ping-pong cases, in both sections.
 PINGPONG_LIBS="pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipeloop-poll-level
@@ -37,12 +45,14 @@ PINGPONG_LIBS="pipeloop-epoll-edge pipeloop-epoll-level pipeloop-poll-edge pipel
 poll_build=0
 timings=0
 callgrind=1
+reactor=0
 for arg in "$@"; do
     case "$arg" in
         --poll-build) poll_build=1 ;;
         --timings) timings=1 ;;
         --all) poll_build=1 timings=1 ;;
         --no-callgrind) callgrind=0 ;;
+        --reactor) reactor=1 ;;
         -h | --help)
             sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -68,14 +78,14 @@ if [ "$callgrind" = 1 ] && ! command -v valgrind >/dev/null; then
     callgrind=0
 fi
 
-# Builds the bench binary into target dir $1 with extra RUSTFLAGS $2 and
-# prints its path.
+# Builds bench $3 (default pingpong) into target dir $1 with extra
+# RUSTFLAGS $2 and prints its path.
 build() {
-    local dir=$1 flags=$2
+    local dir=$1 flags=$2 bench=${3:-pingpong}
     (
         cd "$repo"
         CARGO_TARGET_DIR=$dir RUSTFLAGS="${RUSTFLAGS:-} $flags" \
-            cargo bench --bench pingpong --no-run --message-format=json 2>/dev/null
+            cargo bench --bench "$bench" --no-run --message-format=json 2>/dev/null
     ) | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
 }
 
@@ -148,13 +158,18 @@ instructions() {
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 
+# cg_per_op BIN CASE LIB [EXTRA ARGS...]: instructions per operation.
+cg_per_op() {
+    local bin=$1 case=$2 lib=$3 a b
+    shift 3
+    a=$(instructions "$bin" --only "$case" --lib "$lib" --rounds "$CG_SHORT" "$@")
+    b=$(instructions "$bin" --only "$case" --lib "$lib" --rounds "$CG_LONG" "$@")
+    awk -v a="$a" -v b="$b" -v d=$((CG_LONG - CG_SHORT)) 'BEGIN { printf "%.0f", (b - a) / d }'
+}
+
 # cg_row BIN CASE LIB: one table row of instructions per operation.
 cg_row() {
-    local bin=$1 case=$2 lib=$3 a b
-    a=$(instructions "$bin" --only "$case" --lib "$lib" --rounds "$CG_SHORT")
-    b=$(instructions "$bin" --only "$case" --lib "$lib" --rounds "$CG_LONG")
-    awk -v a="$a" -v b="$b" -v d=$((CG_LONG - CG_SHORT)) -v lib="$lib" \
-        'BEGIN { printf "| %s | %.0f |\n", lib, (b - a) / d }'
+    echo "| $3 | $(cg_per_op "$@") |"
 }
 
 callgrind_section() {
@@ -179,6 +194,77 @@ callgrind_section() {
         cg_row "$bin" waker "$lib"
     done
 }
+
+# The rows of benches/reactor.rs: each EventLoop row next to the bare Poll
+# loop of the same backend, syscalls and instructions per round trip, and
+# the instructions of a timer insert + remove pair.
+REACTOR_DISPATCH="eventloop-epoll:poll-epoll eventloop-poll:poll-poll raw-epoll-edge:"
+
+reactor_section() {
+    local bin=$1 case pair loop bare s_loop s_bare i_loop i_bare n lib
+    for case in dispatch dispatch-timer; do
+        echo
+        echo "## $case: per round trip, EventLoop against a bare Poll"
+        echo
+        echo "Syscalls: (calls in $LONG rounds - calls in $SHORT) / $((LONG - SHORT)), strace -c."
+        echo
+        echo "| row | syscalls | breakdown |"
+        echo "|---|---:|---|"
+        for pair in $REACTOR_DISPATCH; do
+            for loop in ${pair%%:*} ${pair#*:}; do
+                strace_case "$bin" "$case" "$loop"
+            done
+        done
+        [ "$callgrind" = 1 ] || continue
+        echo
+        echo "Instructions: (Ir in $CG_LONG rounds - Ir in $CG_SHORT) / $((CG_LONG - CG_SHORT)), callgrind, user space only."
+        echo
+        echo "| row | instructions | bare Poll row | its instructions | EventLoop - bare |"
+        echo "|---|---:|---|---:|---:|"
+        for pair in $REACTOR_DISPATCH; do
+            loop=${pair%%:*} bare=${pair#*:}
+            i_loop=$(cg_per_op "$bin" "$case" "$loop")
+            if [ -n "$bare" ]; then
+                i_bare=$(cg_per_op "$bin" "$case" "$bare")
+                echo "| $loop | $i_loop | $bare | $i_bare | $((i_loop - i_bare)) |"
+            else
+                echo "| $loop | $i_loop | | | |"
+            fi
+        done
+    done
+    [ "$callgrind" = 1 ] || return 0
+    echo
+    echo "## timers: instructions per insert + remove pair, N timers live"
+    echo
+    echo "(Ir in $CG_LONG pairs - Ir in $CG_SHORT) / $((CG_LONG - CG_SHORT)), after filling N and 1,000 pairs of warm-up."
+    echo "pipeloop rebuilds its heap once per N removals: at N above $((CG_LONG - CG_SHORT)) the difference may miss it."
+    echo
+    echo "| N live | pipeloop | calloop |"
+    echo "|---:|---:|---:|"
+    for n in $TIMERS_N; do
+        echo "| $n | $(cg_per_op "$bin" timers pipeloop --n "$n" --warmup 1000) | $(cg_per_op "$bin" timers calloop --n "$n" --calloop-max "$n" --warmup 1000) |"
+    done
+}
+
+if [ "$reactor" = 1 ]; then
+    echo "building the reactor benchmark into $target_dir ..." >&2
+    bin=$(build "$target_dir" "" reactor)
+    [ -x "$bin" ] || {
+        echo "could not build benches/reactor.rs" >&2
+        exit 1
+    }
+    echo "# pipeloop reactor benchmark: syscalls and instructions"
+    echo
+    echo "- $(uname -srm), $(nproc) CPU(s), $(date -u +%Y-%m-%d)"
+    echo "- $(strace -V | head -n 1)"
+    reactor_section "$bin"
+    if [ "$timings" = 1 ]; then
+        echo
+        echo "# Timings"
+        "$bin"
+    fi
+    exit 0
+fi
 
 echo "building the default benchmark into $target_dir ..." >&2
 bin=$(build "$target_dir" "")
