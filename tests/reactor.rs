@@ -511,3 +511,27 @@ fn describe_lists_what_the_loop_holds() {
         "{text}"
     );
 }
+
+/// The last `Remote` to go wakes the loop: a `run` asleep only because a
+/// remote was alive must notice that nothing is left, not sleep on.
+#[test]
+fn dropping_the_last_remote_wakes_the_loop() {
+    each_backend(|mut ev: EventLoop<()>| {
+        let remote = ev.remote();
+        let copy = remote.clone();
+        drop(remote); // not the last one: no wake needed
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(copy);
+        });
+        let start = Instant::now();
+        ev.run_once(&mut (), Some(PATIENCE)).unwrap();
+        let slept = start.elapsed();
+        dropper.join().unwrap();
+        assert!(
+            slept < PATIENCE / 2,
+            "slept {slept:?}: the drop did not wake the loop"
+        );
+        ev.run(&mut ()).unwrap(); // nothing left: returns at once
+    });
+}

@@ -98,9 +98,7 @@ impl<'a, T> Cx<'a, T> {
 
     /// A handle for other threads (see [`Remote`]).
     pub fn remote(&self) -> Remote<T> {
-        Remote {
-            shared: std::sync::Arc::clone(&self.inner.remote),
-        }
+        Remote::new(&self.inner.remote)
     }
 }
 

@@ -324,10 +324,9 @@ impl<T> Inner<T> {
     /// Whether nothing is left to wait for: no entry, no `Remote` alive
     /// and no remote work queued.
     pub(super) fn is_idle(&self) -> bool {
-        let no_remote = Arc::strong_count(&self.remote) == 1;
-        // A remote queues its work before it is dropped (its count goes down
-        // with a release): seen gone, its work is seen too.
-        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        // A remote queues its work before it goes (the count drops with a
+        // release, read here with an acquire): seen gone, its work is seen.
+        let no_remote = !self.remote.has_remotes();
         self.live_entries() == 0 && self.redo.is_empty() && no_remote && !self.remote.has_jobs()
     }
 

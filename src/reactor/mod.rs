@@ -255,9 +255,7 @@ impl<T> EventLoop<T> {
 
     /// A handle for other threads, to wake the loop or send it work.
     pub fn remote(&self) -> Remote<T> {
-        Remote {
-            shared: Arc::clone(&self.inner.remote),
-        }
+        Remote::new(&self.inner.remote)
     }
 
     /// Sets the hook that runs when the loop is about to block in `poll`

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::Cx;
@@ -18,6 +18,9 @@ pub(super) struct Shared<T> {
     queued: AtomicBool,
     /// The loop is gone: `send` fails.
     closed: AtomicBool,
+    /// `Remote`s alive. The last one to go wakes the loop, so that a `run`
+    /// asleep for want of nothing but remotes sees that it can return.
+    remotes: AtomicUsize,
     waker: Waker,
 }
 
@@ -27,12 +30,18 @@ impl<T> Shared<T> {
             jobs: Mutex::new(VecDeque::new()),
             queued: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            remotes: AtomicUsize::new(0),
             waker,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, VecDeque<Job<T>>> {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether any `Remote` is alive.
+    pub(super) fn has_remotes(&self) -> bool {
+        self.remotes.load(Ordering::Acquire) > 0
     }
 
     pub(super) fn has_jobs(&self) -> bool {
@@ -84,7 +93,27 @@ impl<T> Shared<T> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Remote<T> {
-    pub(super) shared: Arc<Shared<T>>,
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Remote<T> {
+    pub(super) fn new(shared: &Arc<Shared<T>>) -> Remote<T> {
+        shared.remotes.fetch_add(1, Ordering::AcqRel);
+        Remote {
+            shared: Arc::clone(shared),
+        }
+    }
+}
+
+impl<T> Drop for Remote<T> {
+    /// The last remote to go wakes the loop: its work was queued before
+    /// (and is seen with the count), and `run` may now have nothing left to
+    /// wait for.
+    fn drop(&mut self) {
+        if self.shared.remotes.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.shared.waker.wake();
+        }
+    }
 }
 
 impl<T> Remote<T> {
@@ -132,9 +161,7 @@ fn gone() -> io::Error {
 
 impl<T> Clone for Remote<T> {
     fn clone(&self) -> Remote<T> {
-        Remote {
-            shared: Arc::clone(&self.shared),
-        }
+        Remote::new(&self.shared)
     }
 }
 
