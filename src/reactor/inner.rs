@@ -296,9 +296,10 @@ impl<T> Inner<T> {
         self.in_turn = true;
     }
 
+    #[inline]
     pub(super) fn end_turn(&mut self) {
         self.in_turn = false;
-        if !self.events_kept {
+        if !self.events_kept && !self.quarantine.is_empty() {
             for index in self.quarantine.drain(..) {
                 self.entries.remove(index);
             }
@@ -346,7 +347,15 @@ impl<T> Inner<T> {
 
     /// How long the poll may wait: the caller's timeout, cut to the nearest
     /// live timer's deadline.
+    #[inline]
     pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        if self.timers.peek().is_none() {
+            return timeout;
+        }
+        self.timer_timeout(timeout)
+    }
+
+    fn timer_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
         while let Some(top) = self.timers.peek() {
             if is_live_timer(&self.entries, &top) {
                 let until = top.deadline.saturating_duration_since(Instant::now());
@@ -451,7 +460,15 @@ impl<T> Inner<T> {
     /// deadlines in the order they were inserted). A timer scheduled while
     /// they fire waits for the next turn, so a handler that inserts a timer
     /// that is due at once cannot keep this loop going.
+    #[inline]
     pub(super) fn fire_timers(&mut self, data: &mut T) -> io::Result<()> {
+        match self.timers.peek() {
+            Some(top) if top.deadline <= self.now => self.fire_all_due(data),
+            _ => Ok(()),
+        }
+    }
+
+    fn fire_all_due(&mut self, data: &mut T) -> io::Result<()> {
         let limit = self.timers.next_seq();
         let result = self.fire_due(data, limit);
         for scheduled in self.deferred.drain(..) {
@@ -517,10 +534,14 @@ impl<T> Inner<T> {
     }
 
     /// Runs the closures that `Remote`s sent, in the order sent.
+    #[inline]
     pub(super) fn run_remote(&mut self, data: &mut T) {
-        if !self.remote.has_jobs() {
-            return;
+        if self.remote.has_jobs() {
+            self.run_jobs(data);
         }
+    }
+
+    fn run_jobs(&mut self, data: &mut T) {
         let mut batch = std::mem::take(&mut self.remote_batch);
         self.remote.take_jobs(&mut batch);
         for job in batch.drain(..) {

@@ -44,6 +44,7 @@ impl<T> Shared<T> {
         self.remotes.load(Ordering::Acquire) > 0
     }
 
+    #[inline]
     pub(super) fn has_jobs(&self) -> bool {
         self.queued.load(Ordering::Acquire)
     }

@@ -144,6 +144,7 @@ impl TimerQueue {
     }
 
     /// The earliest entry, dead or alive.
+    #[inline]
     pub(super) fn peek(&self) -> Option<Scheduled> {
         self.heap.peek().map(|Reverse(s)| *s)
     }
