@@ -284,6 +284,19 @@ pub(crate) fn finer_than_ms(timeout: Duration) -> bool {
     !timeout.subsec_nanos().is_multiple_of(1_000_000)
 }
 
+/// `d` as a `timespec` for kevent and ppoll, at most `INT32_MAX` seconds:
+/// macOS's kevent refuses more (EINVAL), and a shorter wait is fine, as
+/// `Poll::poll` waits again for what is left.
+#[cfg(any(pipeloop_kqueue, pipeloop_ppoll))]
+pub(crate) fn timespec(d: Duration) -> libc::timespec {
+    // SAFETY: a timespec is plain integers (and, on some targets, padding),
+    // for which zero is valid.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    ts.tv_sec = d.as_secs().min(i32::MAX as u64) as _;
+    ts.tv_nsec = d.subsec_nanos() as _;
+    ts
+}
+
 /// Milliseconds for epoll_wait and poll: `-1` for none, rounded up so that a
 /// sub-millisecond timeout sleeps (instead of spinning at 0) and no wait ends
 /// early. Exact for a whole number of milliseconds; a finer timeout gets

@@ -118,7 +118,7 @@ mod real {
             timeout: Option<Duration>,
         ) -> io::Result<usize> {
             let kq = self.kq.get()?;
-            let ts = timeout.map(timespec);
+            let ts = timeout.map(crate::sys::timespec);
             let ts = ts
                 .as_ref()
                 .map_or(std::ptr::null(), |t| t as *const libc::timespec);
@@ -140,15 +140,6 @@ mod real {
         fn is_open(&self, fd: RawFd) -> bool {
             // SAFETY: F_GETFD on any number only reads its flags.
             unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-        }
-    }
-
-    fn timespec(d: Duration) -> libc::timespec {
-        libc::timespec {
-            // macOS refuses more than INT32_MAX seconds (EINVAL); a shorter wait
-            // is fine, as `Poll::poll` waits again for what is left.
-            tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-            tv_nsec: d.subsec_nanos() as _,
         }
     }
 

@@ -296,11 +296,7 @@ fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<libc:
 #[cfg(pipeloop_ppoll)]
 #[inline(never)]
 fn ppoll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<libc::c_int> {
-    // SAFETY: a timespec is plain integers (and, on some targets, padding),
-    // for which zero is valid.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    ts.tv_sec = timeout.as_secs().min(super::LONGEST_WAIT_SECS) as _;
-    ts.tv_nsec = timeout.subsec_nanos() as _;
+    let ts = super::timespec(timeout);
     let len = fds.len() as libc::nfds_t;
     // SAFETY: the slice holds `len` initialised pollfds, which ppoll reads
     // and whose `revents` it writes; `ts` outlives the call; a null signal
