@@ -1,0 +1,294 @@
+//! Commands' output as prefixed lines on poller's stdout and stderr.
+//!
+//! Each chunk a command writes is cut into lines as it arrives; each
+//! complete line is copied, after its command's prefix, into the stream's
+//! buffer, which is written out (blocking) before the next chunk is read.
+//! What follows a chunk's last newline waits in that command's partial
+//! line until the rest comes, up to [`MAX_LINE`] bytes, beyond which it is
+//! printed as a line of its own. So a line is always written whole, by one
+//! process, and lines of different commands never interleave mid-line.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+
+use memchr::memchr;
+
+/// The longest line held back waiting for its newline.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One of poller's output streams (fd 1 or 2).
+pub struct Sink {
+    out: Box<dyn Write>,
+    buf: Vec<u8>,
+    /// Set once a write failed: the rest is dropped.
+    failed: bool,
+}
+
+impl Sink {
+    /// poller's stdout (`fd` 1) or stderr (2), unbuffered by std: whole
+    /// chunks of lines go out in one `write`. The fd stays open when the
+    /// sink goes.
+    pub fn fd(fd: i32) -> Sink {
+        assert!(fd == 1 || fd == 2, "only stdout and stderr");
+        // SAFETY: fds 1 and 2 are open for the life of the process; the
+        // ManuallyDrop keeps the File from closing them.
+        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+        Sink::new(Box::new(FdWriter(file)))
+    }
+
+    fn new(out: Box<dyn Write>) -> Sink {
+        Sink {
+            out,
+            buf: Vec::with_capacity(2 * MAX_LINE),
+            failed: false,
+        }
+    }
+
+    /// Writes out what is buffered. A failure (say `EPIPE`: the reader is
+    /// gone) is returned once; after it, output to this stream is dropped.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = if self.failed {
+            Ok(())
+        } else {
+            self.out.write_all(&self.buf)
+        };
+        self.buf.clear();
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+}
+
+/// A file that is not closed when dropped.
+struct FdWriter(ManuallyDrop<File>);
+
+impl Write for FdWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How one command's lines start on one stream: an optional timestamp,
+/// then the name padded and ` | `.
+pub struct Prefix {
+    bytes: Vec<u8>,
+}
+
+impl Prefix {
+    /// `name` padded to `width`, coloured with `color` (an ANSI SGR colour
+    /// number) if given: only colour escapes are added.
+    pub fn new(name: &str, width: usize, color: Option<u8>) -> Prefix {
+        let padded = format!("{name:<width$} |");
+        let bytes = match color {
+            Some(c) => format!("\x1b[{c}m{padded}\x1b[0m "),
+            None => format!("{padded} "),
+        };
+        Prefix {
+            bytes: bytes.into_bytes(),
+        }
+    }
+}
+
+/// A command's stream: its prefix and the line it has not finished.
+pub struct Lines {
+    prefix: Prefix,
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    pub fn new(prefix: Prefix) -> Lines {
+        Lines {
+            prefix,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Copies the complete lines of `chunk` into `sink`, prefixed (with
+    /// `stamp` first, if any); keeps the unfinished rest.
+    pub fn push(&mut self, sink: &mut Sink, stamp: &[u8], chunk: &[u8]) {
+        let mut rest = chunk;
+        while let Some(end) = memchr(b'\n', rest) {
+            let (line, next) = rest.split_at(end + 1);
+            if self.partial.is_empty() && end <= MAX_LINE {
+                self.emit(sink, stamp, line); // the common case: no copy held
+            } else {
+                self.hold(sink, stamp, &line[..end]);
+                self.finish(sink, stamp);
+            }
+            rest = next;
+        }
+        self.hold(sink, stamp, rest);
+    }
+
+    /// Prints the unfinished line, with a newline added (at end of file).
+    pub fn finish(&mut self, sink: &mut Sink, stamp: &[u8]) {
+        if self.partial.is_empty() {
+            return;
+        }
+        self.partial.push(b'\n');
+        let line = std::mem::take(&mut self.partial);
+        self.emit(sink, stamp, &line);
+        self.partial = line;
+        self.partial.clear();
+    }
+
+    /// Adds `bytes` (no newline among them) to the unfinished line,
+    /// printing it each time it reaches MAX_LINE.
+    fn hold(&mut self, sink: &mut Sink, stamp: &[u8], mut bytes: &[u8]) {
+        while self.partial.len() + bytes.len() >= MAX_LINE {
+            let (now, later) = bytes.split_at(MAX_LINE - self.partial.len());
+            self.partial.extend_from_slice(now);
+            self.finish(sink, stamp);
+            bytes = later;
+        }
+        self.partial.extend_from_slice(bytes);
+    }
+
+    fn emit(&self, sink: &mut Sink, stamp: &[u8], line: &[u8]) {
+        let buf = &mut sink.buf;
+        buf.reserve(stamp.len() + self.prefix.bytes.len() + line.len());
+        buf.extend_from_slice(stamp);
+        buf.extend_from_slice(&self.prefix.bytes);
+        buf.extend_from_slice(line);
+    }
+}
+
+/// `HH:MM:SS.mmm ` in local time, now.
+pub fn timestamp() -> Vec<u8> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    // SAFETY: an all-zero `tm` is a valid value for localtime_r to fill.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals; localtime_r is the
+    // thread-safe form.
+    unsafe { libc::localtime_r(&now.tv_sec, &mut tm) };
+    format!(
+        "{:02}:{:02}:{:02}.{:03} ",
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.tv_nsec / 1_000_000
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink whose buffer the tests look at (it is never flushed).
+    fn sink() -> Sink {
+        Sink::new(Box::new(io::sink()))
+    }
+
+    fn lines() -> Lines {
+        Lines::new(Prefix::new("web", 5, None))
+    }
+
+    #[test]
+    fn complete_lines_are_prefixed_and_the_rest_waits() {
+        let (mut sink, mut lines) = (sink(), lines());
+        lines.push(&mut sink, b"", b"one\ntw");
+        assert_eq!(sink.buf, b"web   | one\n");
+        lines.push(&mut sink, b"", b"o\nthree");
+        assert_eq!(sink.buf, b"web   | one\nweb   | two\n");
+        lines.finish(&mut sink, b"");
+        assert_eq!(sink.buf, b"web   | one\nweb   | two\nweb   | three\n");
+    }
+
+    #[test]
+    fn stamps_and_colours_only_add_to_the_front() {
+        let mut sink = sink();
+        let mut lines = Lines::new(Prefix::new("a", 1, Some(32)));
+        lines.push(&mut sink, b"12:00:00.000 ", b"x\n");
+        assert_eq!(sink.buf, b"12:00:00.000 \x1b[32ma |\x1b[0m x\n");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_pass_through() {
+        let (mut sink, mut lines) = (sink(), lines());
+        lines.push(&mut sink, b"", b"\xff\xfe\0\n");
+        assert_eq!(sink.buf, b"web   | \xff\xfe\0\n");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_split() {
+        let (mut sink, mut lines) = (sink(), lines());
+        let long = vec![b'x'; MAX_LINE * 2 + 10];
+        // In pieces, as a pipe delivers it, then the newline and more.
+        for piece in long.chunks(5000) {
+            lines.push(&mut sink, b"", piece);
+        }
+        lines.push(&mut sink, b"", b"\nnext\n");
+        let text = sink
+            .buf
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>();
+        let prefix = "web   | ".len();
+        assert_eq!(
+            text,
+            [
+                prefix + MAX_LINE,
+                prefix + MAX_LINE,
+                prefix + 10,
+                prefix + 4,
+                0
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_line_inside_one_chunk_is_split_too() {
+        let (mut sink, mut lines) = (sink(), lines());
+        let mut chunk = b"a\n".to_vec();
+        chunk.extend(vec![b'y'; MAX_LINE + 3]);
+        chunk.extend(b"\nb\nc");
+        lines.push(&mut sink, b"", &chunk);
+        lines.finish(&mut sink, b"");
+        let text = sink
+            .buf
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>();
+        let p = "web   | ".len();
+        assert_eq!(text, [p + 1, p + MAX_LINE, p + 3, p + 1, p + 1, 0]);
+    }
+
+    #[test]
+    fn the_bytes_survive_any_chunking() {
+        // Whatever the chunk boundaries, stripping the prefixes gives back
+        // the input.
+        let input: Vec<u8> = (0..200_000u32)
+            .map(|i| if i % 61 == 60 { b'\n' } else { (i % 251) as u8 })
+            .chain(std::iter::once(b'z'))
+            .collect();
+        for size in [1, 7, 61, 4096, 65_536] {
+            let (mut sink, mut lines) = (sink(), lines());
+            for chunk in input.chunks(size) {
+                lines.push(&mut sink, b"", chunk);
+            }
+            lines.finish(&mut sink, b"");
+            let mut back = Vec::new();
+            for line in sink.buf.split_inclusive(|&b| b == b'\n') {
+                back.extend_from_slice(line.strip_prefix(b"web   | ").expect("prefixed"));
+            }
+            assert_eq!(back.pop(), Some(b'\n'), "the last line gets a newline");
+            assert!(back == input, "chunks of {size}");
+        }
+    }
+}
