@@ -218,10 +218,8 @@ impl<T> Inner<T> {
                 "a repeating timer needs a period longer than zero",
             ));
         }
-        let now = Instant::now();
         let key = self.vacant_key();
-        let scheduled = self.timers.schedule(timer.first_deadline(now), key.index);
-        self.timers.added();
+        let scheduled = self.timers.schedule(timer.first_deadline(), key.index);
         let entry = TimerEntry {
             handler: Some(handler),
             period: timer.period,
@@ -261,7 +259,10 @@ impl<T> Inner<T> {
         match kind {
             Kind::Io(Some(mut io)) => io.deregister(&self.registry),
             Kind::Io(None) => {}
-            Kind::Timer(_) => self.timer_gone(),
+            Kind::Timer(_) => {
+                // `None` while it fires or waits in `deferred`: nothing to take.
+                self.timers.remove(key.index);
+            }
             Kind::Signals(mut s) => {
                 let _ = self.registry.deregister(&mut s.signals);
             }
@@ -271,12 +272,6 @@ impl<T> Inner<T> {
         self.free(key.index);
         log::trace!("pipeloop::reactor: removed {key:?}");
         true
-    }
-
-    /// A timer's entry went (removed, or fired for the last time).
-    fn timer_gone(&mut self) {
-        let entries = &self.entries;
-        self.timers.removed(|s| is_live_timer(entries, s));
     }
 
     /// Frees the index of an entry that is `Vacant` now: at once between
@@ -346,24 +341,13 @@ impl<T> Inner<T> {
     }
 
     /// How long the poll may wait: the caller's timeout, cut to the nearest
-    /// live timer's deadline.
+    /// timer's deadline.
     #[inline]
-    pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        if self.timers.peek().is_none() {
-            return timeout;
+    pub(super) fn poll_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        match self.timers.peek() {
+            Some(nearest) => cut_to(nearest.deadline, timeout),
+            None => timeout,
         }
-        self.timer_timeout(timeout)
-    }
-
-    fn timer_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        while let Some(top) = self.timers.peek() {
-            if is_live_timer(&self.entries, &top) {
-                let until = top.deadline.saturating_duration_since(Instant::now());
-                return Some(timeout.map_or(until, |t| t.min(until)));
-            }
-            self.timers.pop();
-        }
-        timeout
     }
 
     /// Dispatches one event to the entry its token names, if that entry is
@@ -472,7 +456,10 @@ impl<T> Inner<T> {
         let limit = self.timers.next_seq();
         let result = self.fire_due(data, limit);
         for scheduled in self.deferred.drain(..) {
-            self.timers.push_back(scheduled);
+            // A handler may have removed it while it waited out here.
+            if is_live_timer(&self.entries, &scheduled) {
+                self.timers.push_back(scheduled);
+            }
         }
         result
     }
@@ -483,9 +470,10 @@ impl<T> Inner<T> {
                 break;
             }
             self.timers.pop();
-            if !is_live_timer(&self.entries, &top) {
-                continue;
-            }
+            debug_assert!(
+                is_live_timer(&self.entries, &top),
+                "removal takes the entry"
+            );
             if top.seq >= limit {
                 self.deferred.push(top);
                 continue;
@@ -551,7 +539,15 @@ impl<T> Inner<T> {
     }
 }
 
-/// Whether `scheduled` is its timer's live entry.
+/// `timeout` cut to the time left until `deadline` (out of line: it reads
+/// the clock, and a loop without timers never calls it).
+fn cut_to(deadline: Instant, timeout: Option<Duration>) -> Option<Duration> {
+    let until = deadline.saturating_duration_since(Instant::now());
+    Some(timeout.map_or(until, |t| t.min(until)))
+}
+
+/// Whether `scheduled` is its timer's live entry: what an entry taken out of
+/// the queue (deferred) is checked with before it goes back.
 pub(super) fn is_live_timer<T>(entries: &Slab<Entry<T>>, scheduled: &Scheduled) -> bool {
     match entries.get(scheduled.index) {
         Some(Entry {
