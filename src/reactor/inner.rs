@@ -104,7 +104,9 @@ pub(super) enum Kind<T> {
     /// `None` while its handler runs.
     Io(Option<Box<dyn IoEntry<T>>>),
     Timer(TimerEntry<T>),
-    Signals(SignalEntry<T>),
+    /// Boxed, as a child is: the largest kind, it would make every entry
+    /// (a timer's too) as large as itself.
+    Signals(Box<SignalEntry<T>>),
     Child(Box<ChildEntry<T>>),
     /// Removed during this turn: the index is freed when the turn ends.
     Vacant,
@@ -246,7 +248,7 @@ impl<T> Inner<T> {
             handler: Some(handler),
             left: None,
         };
-        Ok(self.add(Kind::Signals(entry)))
+        Ok(self.add(Kind::Signals(Box::new(entry))))
     }
 
     /// Removes what `key` names; `false` for a stale key. What was being
@@ -255,8 +257,7 @@ impl<T> Inner<T> {
         if !self.is_current(key) {
             return false;
         }
-        let kind = std::mem::replace(&mut self.entries[key.index].kind, Kind::Vacant);
-        match kind {
+        match self.take(key.index) {
             Kind::Io(Some(mut io)) => io.deregister(&self.registry),
             Kind::Io(None) => {}
             Kind::Timer(_) => {
@@ -269,9 +270,19 @@ impl<T> Inner<T> {
             Kind::Child(mut child) => child.end(&self.registry),
             Kind::Vacant => unreachable!("is_current checked"),
         }
-        self.free(key.index);
         log::trace!("pipeloop::reactor: removed {key:?}");
         true
+    }
+
+    /// Takes what the entry at `index` holds and frees the index, as `free`
+    /// does (in one move of the entry when it goes at once).
+    fn take(&mut self, index: usize) -> Kind<T> {
+        if self.holds_freed() {
+            self.quarantine.push(index);
+            std::mem::replace(&mut self.entries[index].kind, Kind::Vacant)
+        } else {
+            self.entries.remove(index).kind
+        }
     }
 
     /// Frees the index of an entry that is `Vacant` now: at once between
@@ -280,11 +291,16 @@ impl<T> Inner<T> {
     /// index must name the entry it named when they were collected, or
     /// nothing.
     pub(super) fn free(&mut self, index: usize) {
-        if self.in_turn || self.events_kept {
+        if self.holds_freed() {
             self.quarantine.push(index);
         } else {
             self.entries.remove(index);
         }
+    }
+
+    /// Whether a freed index waits in quarantine (see `free`).
+    fn holds_freed(&self) -> bool {
+        self.in_turn || self.events_kept
     }
 
     pub(super) fn begin_turn(&mut self) {
