@@ -137,6 +137,7 @@ pub(super) struct TimerQueue {
 impl TimerQueue {
     /// Schedules the timer at slab `index` (which has no entry) for
     /// `deadline`; the caller records the returned entry in its timer.
+    #[inline]
     pub(super) fn schedule(&mut self, deadline: Instant, index: usize) -> Scheduled {
         let scheduled = Scheduled {
             deadline,
@@ -155,6 +156,7 @@ impl TimerQueue {
 
     /// Takes the entry of the timer at slab `index` out of the heap, if it
     /// has one there (a timer being fired, or deferred, has none).
+    #[inline]
     pub(super) fn remove(&mut self, index: usize) -> Option<Scheduled> {
         let slot = self.slot_of(index)?;
         Some(self.remove_at(slot))
@@ -180,6 +182,7 @@ impl TimerQueue {
         self.next_seq
     }
 
+    #[inline]
     fn push(&mut self, scheduled: Scheduled) {
         debug_assert_eq!(self.slot_of(scheduled.index), None, "one entry per timer");
         if scheduled.index >= self.slots.len() {
@@ -194,22 +197,31 @@ impl TimerQueue {
         self.sift_up(hole, scheduled);
     }
 
-    /// Takes out the entry at `slot`: the last entry fills the hole, and
-    /// moves up or down from there to where it belongs.
+    /// Takes out the entry at `slot`. Most often it is the last (a timer
+    /// inserted late, that climbed nowhere), and nothing else moves.
+    #[inline]
     fn remove_at(&mut self, slot: usize) -> Scheduled {
         let removed = self.heap.swap_remove(slot);
         self.slots[removed.index] = NOWHERE;
-        if let Some(&moved) = self.heap.get(slot) {
-            if slot > 0 && moved.before(&self.heap[parent(slot)]) {
-                self.sift_up(slot, moved);
-            } else {
-                self.sift_down(slot, moved);
-            }
+        if slot < self.heap.len() {
+            self.refill(slot);
         }
         removed
     }
 
+    /// The last entry was moved into `slot`: moves it up or down from
+    /// there to where it belongs.
+    fn refill(&mut self, slot: usize) {
+        let moved = self.heap[slot];
+        if slot > 0 && moved.before(&self.heap[parent(slot)]) {
+            self.sift_up(slot, moved);
+        } else {
+            self.sift_down(slot, moved);
+        }
+    }
+
     /// Places `entry` at or above `hole`, moving later parents down.
+    #[inline]
     fn sift_up(&mut self, mut hole: usize, entry: Scheduled) {
         while hole > 0 {
             let up = parent(hole);
