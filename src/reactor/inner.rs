@@ -555,8 +555,8 @@ impl<T> Inner<T> {
     }
 }
 
-/// `timeout` cut to the time left until `deadline` (out of line: it reads
-/// the clock, and a loop without timers never calls it).
+/// `timeout` cut to the time left until `deadline`: the clock is read only
+/// when there is a timer.
 fn cut_to(deadline: Instant, timeout: Option<Duration>) -> Option<Duration> {
     let until = deadline.saturating_duration_since(Instant::now());
     Some(timeout.map_or(until, |t| t.min(until)))
