@@ -279,6 +279,71 @@ fn a_repeating_timer_keeps_its_cadence_and_skips_what_a_stall_missed() {
     });
 }
 
+/// What the handlers of `handlers_remove_due_and_deferred_timers_*` see and
+/// change.
+#[derive(Default)]
+struct Removals {
+    fired: Vec<&'static str>,
+    /// Inserted by `a` while the timers fire, due before `b`: taken out and
+    /// deferred to the next pass; removed by `b` meanwhile.
+    x: Option<Key>,
+    /// Due in the same pass as `a`, after it; removed by `a`.
+    c: Option<Key>,
+}
+
+#[test]
+fn handlers_remove_due_and_deferred_timers_and_those_never_fire() {
+    each_backend(|mut ev: EventLoop<Removals>| {
+        // Deadlines in the past, a microsecond apart: all due in the first
+        // pass, in this order.
+        let due = Instant::now();
+        let later = |us| due + Duration::from_micros(us);
+        std::thread::sleep(Duration::from_millis(1));
+        ev.insert_timer(Timer::at(due), move |cx| {
+            cx.data.fired.push("a");
+            let x = cx.insert_timer(Timer::at(due), |cx| {
+                cx.data.fired.push("x");
+                Ok(Flow::Continue)
+            })?;
+            cx.data.x = Some(x);
+            let c = cx.data.c.take().unwrap();
+            assert!(cx.remove(c), "c is due and has not fired");
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        ev.insert_timer(Timer::at(later(1)), |cx| {
+            cx.data.fired.push("b");
+            let x = cx.data.x.take().unwrap();
+            assert!(cx.remove(x), "x waits for the next pass");
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let c = ev
+            .insert_timer(Timer::at(later(2)), |cx| {
+                cx.data.fired.push("c");
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        // A repeating timer that removes itself on its third tick.
+        ev.insert_timer(Timer::every(Duration::from_millis(1)), |cx| {
+            cx.data.fired.push("d");
+            if cx.data.fired.iter().filter(|&&f| f == "d").count() == 3 {
+                let me = cx.key().unwrap();
+                assert!(cx.remove(me));
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut seen = Removals {
+            c: Some(c),
+            ..Removals::default()
+        };
+        ev.run(&mut seen).unwrap(); // until nothing is left
+        assert_eq!(seen.fired, ["a", "b", "d", "d", "d"]);
+        assert!(ev.is_empty());
+    });
+}
+
 #[test]
 fn a_million_timer_insert_remove_pairs_leave_nothing_behind() {
     let mut ev: EventLoop<()> = EventLoop::new().unwrap();

@@ -188,8 +188,8 @@ pub fn pairs(args: &Args) -> io::Result<()> {
     );
     println!(
         "Median of the repetitions, min and max; \"all pairs\" is the total time over every \
-         pair of every repetition, which spreads pipeloop's occasional rebuild of its heap \
-         (once per N removals) over all of them."
+         pair of every repetition, which shows what an occasional slow pair (a rebuild, a \
+         vector growing) costs spread over all of them: the median hides it."
     );
     if calloop && rows.iter().any(|(live, cl, _)| live != cl) {
         println!(

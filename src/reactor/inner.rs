@@ -104,7 +104,9 @@ pub(super) enum Kind<T> {
     /// `None` while its handler runs.
     Io(Option<Box<dyn IoEntry<T>>>),
     Timer(TimerEntry<T>),
-    Signals(SignalEntry<T>),
+    /// Boxed, as a child is: the largest kind, it would make every entry
+    /// (a timer's too) as large as itself.
+    Signals(Box<SignalEntry<T>>),
     Child(Box<ChildEntry<T>>),
     /// Removed during this turn: the index is freed when the turn ends.
     Vacant,
@@ -218,10 +220,8 @@ impl<T> Inner<T> {
                 "a repeating timer needs a period longer than zero",
             ));
         }
-        let now = Instant::now();
         let key = self.vacant_key();
-        let scheduled = self.timers.schedule(timer.first_deadline(now), key.index);
-        self.timers.added();
+        let scheduled = self.timers.schedule(timer.first_deadline(), key.index);
         let entry = TimerEntry {
             handler: Some(handler),
             period: timer.period,
@@ -248,7 +248,7 @@ impl<T> Inner<T> {
             handler: Some(handler),
             left: None,
         };
-        Ok(self.add(Kind::Signals(entry)))
+        Ok(self.add(Kind::Signals(Box::new(entry))))
     }
 
     /// Removes what `key` names; `false` for a stale key. What was being
@@ -257,26 +257,32 @@ impl<T> Inner<T> {
         if !self.is_current(key) {
             return false;
         }
-        let kind = std::mem::replace(&mut self.entries[key.index].kind, Kind::Vacant);
-        match kind {
+        match self.take(key.index) {
             Kind::Io(Some(mut io)) => io.deregister(&self.registry),
             Kind::Io(None) => {}
-            Kind::Timer(_) => self.timer_gone(),
+            Kind::Timer(_) => {
+                // `None` while it fires or waits in `deferred`: nothing to take.
+                self.timers.remove(key.index);
+            }
             Kind::Signals(mut s) => {
                 let _ = self.registry.deregister(&mut s.signals);
             }
             Kind::Child(mut child) => child.end(&self.registry),
             Kind::Vacant => unreachable!("is_current checked"),
         }
-        self.free(key.index);
         log::trace!("pipeloop::reactor: removed {key:?}");
         true
     }
 
-    /// A timer's entry went (removed, or fired for the last time).
-    fn timer_gone(&mut self) {
-        let entries = &self.entries;
-        self.timers.removed(|s| is_live_timer(entries, s));
+    /// Takes what the entry at `index` holds and frees the index, as `free`
+    /// does (in one move of the entry when it goes at once).
+    fn take(&mut self, index: usize) -> Kind<T> {
+        if self.holds_freed() {
+            self.quarantine.push(index);
+            std::mem::replace(&mut self.entries[index].kind, Kind::Vacant)
+        } else {
+            self.entries.remove(index).kind
+        }
     }
 
     /// Frees the index of an entry that is `Vacant` now: at once between
@@ -285,11 +291,16 @@ impl<T> Inner<T> {
     /// index must name the entry it named when they were collected, or
     /// nothing.
     pub(super) fn free(&mut self, index: usize) {
-        if self.in_turn || self.events_kept {
+        if self.holds_freed() {
             self.quarantine.push(index);
         } else {
             self.entries.remove(index);
         }
+    }
+
+    /// Whether a freed index waits in quarantine (see `free`).
+    fn holds_freed(&self) -> bool {
+        self.in_turn || self.events_kept
     }
 
     pub(super) fn begin_turn(&mut self) {
@@ -346,24 +357,13 @@ impl<T> Inner<T> {
     }
 
     /// How long the poll may wait: the caller's timeout, cut to the nearest
-    /// live timer's deadline.
+    /// timer's deadline.
     #[inline]
-    pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        if self.timers.peek().is_none() {
-            return timeout;
+    pub(super) fn poll_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        match self.timers.peek() {
+            Some(nearest) => cut_to(nearest.deadline, timeout),
+            None => timeout,
         }
-        self.timer_timeout(timeout)
-    }
-
-    fn timer_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        while let Some(top) = self.timers.peek() {
-            if is_live_timer(&self.entries, &top) {
-                let until = top.deadline.saturating_duration_since(Instant::now());
-                return Some(timeout.map_or(until, |t| t.min(until)));
-            }
-            self.timers.pop();
-        }
-        timeout
     }
 
     /// Dispatches one event to the entry its token names, if that entry is
@@ -472,7 +472,10 @@ impl<T> Inner<T> {
         let limit = self.timers.next_seq();
         let result = self.fire_due(data, limit);
         for scheduled in self.deferred.drain(..) {
-            self.timers.push_back(scheduled);
+            // A handler may have removed it while it waited out here.
+            if is_live_timer(&self.entries, &scheduled) {
+                self.timers.push_back(scheduled);
+            }
         }
         result
     }
@@ -483,9 +486,10 @@ impl<T> Inner<T> {
                 break;
             }
             self.timers.pop();
-            if !is_live_timer(&self.entries, &top) {
-                continue;
-            }
+            debug_assert!(
+                is_live_timer(&self.entries, &top),
+                "removal takes the entry"
+            );
             if top.seq >= limit {
                 self.deferred.push(top);
                 continue;
@@ -551,7 +555,15 @@ impl<T> Inner<T> {
     }
 }
 
-/// Whether `scheduled` is its timer's live entry.
+/// `timeout` cut to the time left until `deadline`: the clock is read only
+/// when there is a timer.
+fn cut_to(deadline: Instant, timeout: Option<Duration>) -> Option<Duration> {
+    let until = deadline.saturating_duration_since(Instant::now());
+    Some(timeout.map_or(until, |t| t.min(until)))
+}
+
+/// Whether `scheduled` is its timer's live entry: what an entry taken out of
+/// the queue (deferred) is checked with before it goes back.
 pub(super) fn is_live_timer<T>(entries: &Slab<Entry<T>>, scheduled: &Scheduled) -> bool {
     match entries.get(scheduled.index) {
         Some(Entry {

@@ -51,8 +51,7 @@
 //! repeats it. A turn:
 //!
 //! 1. **Computes the timeout**: the caller's, cut to the nearest timer's
-//!    deadline, so that the poll wakes in time for it. (Dead timer entries at
-//!    the top of the queue are dropped on the way.)
+//!    deadline, so that the poll wakes in time for it.
 //! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
 //!    the last chance to do work before the thread sleeps.
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
