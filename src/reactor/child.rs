@@ -229,21 +229,23 @@ impl<T> Inner<T> {
         part: Part,
         hung_up: bool,
     ) -> io::Result<()> {
-        let result = match part {
+        match part {
             Part::Exit => {
                 // The child exited: its pidfd has said all it will.
-                let pidfd = self.child_mut(key).and_then(|child| child.pidfd.take());
+                let Some(child) = self.child_mut(key) else {
+                    return Ok(());
+                };
+                let pidfd = child.pidfd.take();
+                let asked = child.poll_exit();
                 if let Some(pidfd) = pidfd {
                     let _ = self.registry.deregister(&mut SourceFd(&pidfd.as_raw_fd()));
                 }
-                Ok(())
+                asked?;
             }
-            Part::Main | Part::Stderr => self.read_output(data, key, part, hung_up),
-        };
-        if let Some(child) = self.child_mut(key) {
-            child.poll_exit()?;
+            // Output is no news about the exit: that comes from the pidfd
+            // or SIGCHLD, so reading asks no `waitpid` of its own.
+            Part::Main | Part::Stderr => self.read_output(data, key, part, hung_up)?,
         }
-        result?;
         self.report_exit(data, key)
     }
 
