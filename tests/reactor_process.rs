@@ -259,6 +259,29 @@ fn removing_a_child_kills_and_reaps_it(backend: Backend) {
     assert!(ev.is_empty());
 }
 
+/// `describe` shows a child with its pid and every fd the loop watches for
+/// it, each with its token: the learner can match them to the trace.
+fn describe_lists_a_childs_fds(backend: Backend) {
+    let mut ev: EventLoop<()> = EventLoop::with_backend(backend).unwrap();
+    let key = ev
+        .spawn(Command::new("sleep").arg("30"), |_, _| Ok(Flow::Continue))
+        .unwrap();
+    let pid = ev.pid(key).unwrap();
+    let text = ev.describe().to_string();
+    assert!(
+        text.starts_with(&format!("event loop on {backend}: 1 entries")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("child  pid {pid}  stdout token ")),
+        "{text}"
+    );
+    assert!(text.contains(", stderr token "), "{text}");
+    let pidfd = std::env::var_os(CHILD_WATCH_ENV).is_none() && cfg!(target_os = "linux");
+    assert_eq!(text.contains(", exit token "), pidfd, "{text}");
+    assert!(ev.remove(key));
+}
+
 /// The contract for the reactor's API, as written there (with the
 /// elided parts filled in): it must compile and behave as its comments say.
 fn the_api_contract_compiles_and_behaves(backend: Backend) {
@@ -392,6 +415,7 @@ const CHILD_CASES: &[(&str, Case)] = &[
         "removing_a_child_kills_and_reaps_it",
         removing_a_child_kills_and_reaps_it,
     ),
+    ("describe_lists_a_childs_fds", describe_lists_a_childs_fds),
 ];
 
 fn main() {

@@ -13,7 +13,7 @@
 //!   one coalesced signal; both are found.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use super::inner::{Inner, Kind, Redo};
@@ -56,6 +56,32 @@ pub(super) struct ChildEntry<T> {
 impl<T> ChildEntry<T> {
     pub(super) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The fds the loop watches for this child, each with its part of the
+    /// key and a name: its pipes until their end of file, its pidfd until
+    /// its exit.
+    pub(super) fn watched_fds(&self) -> impl Iterator<Item = (Part, &'static str, RawFd)> + '_ {
+        let pipes = [
+            (
+                Part::Main,
+                "stdout",
+                self.stdout.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+            (
+                Part::Stderr,
+                "stderr",
+                self.stderr.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+            (
+                Part::Exit,
+                "exit",
+                self.pidfd.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+        ];
+        pipes
+            .into_iter()
+            .filter_map(|(part, name, fd)| Some((part, name, fd?)))
     }
 
     /// Ends the entry (removed, or the loop dropped): deregisters its pipes

@@ -376,7 +376,10 @@ impl<T> EventLoop<T> {
     /// token, fd and interest, each timer with its next deadline, each
     /// signal watcher, each child with its pid.
     pub fn describe(&self) -> Describe<'_, T> {
-        Describe { inner: &self.inner }
+        Describe {
+            inner: &self.inner,
+            backend: self.backend(),
+        }
     }
 }
 
