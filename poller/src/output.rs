@@ -13,7 +13,6 @@ use std::io::{self, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 
-
 /// The longest line held back waiting for its newline.
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -130,7 +129,9 @@ impl Lines {
         while let Some((&end, rest)) = lines.split_first() {
             let len = end as usize + 1 - start;
             if self.partial.is_empty() && len <= MAX_LINE + 1 {
-                let fast = rest.iter().take_while(|&&e| e as usize - end as usize <= MAX_LINE + 1);
+                let fast = rest
+                    .iter()
+                    .take_while(|&&e| e as usize - end as usize <= MAX_LINE + 1);
                 let count = 1 + fast.count();
                 start = self.copy_lines(sink, stamp, chunk, start, &lines[..count]);
                 lines = &lines[count..];
@@ -165,7 +166,10 @@ impl Lines {
         head.extend_from_slice(stamp);
         head.extend_from_slice(&self.prefix.bytes);
         let last = ends[ends.len() - 1] as usize;
-        assert!(last < chunk.len() && start <= last, "line ends inside the chunk");
+        assert!(
+            last < chunk.len() && start <= last,
+            "line ends inside the chunk"
+        );
         let size = (last + 1 - start) + ends.len() * head.len();
         let buf = &mut sink.buf;
         buf.reserve(size);

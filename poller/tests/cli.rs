@@ -34,7 +34,11 @@ fn unknown_options_and_subcommands() {
 fn no_subcommand_prints_the_help_on_stderr() {
     let out = run(&[]);
     assert_eq!((out.code(), out.stdout()), (2, String::new()));
-    assert!(out.stderr().contains("Usage: poller <COMMAND>"), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("Usage: poller <COMMAND>"),
+        "{}",
+        out.stderr()
+    );
 }
 
 #[test]
