@@ -279,6 +279,92 @@ fn a_repeating_timer_keeps_its_cadence_and_skips_what_a_stall_missed() {
     });
 }
 
+/// `cx.now()` is one instant per turn: the sources' handlers and the timer
+/// that fire in one turn all get the same, which is not before the turn
+/// began, and the due timer's deadline is not after it.
+#[test]
+fn every_handler_and_timer_of_a_turn_gets_the_same_now() {
+    each_backend(|mut ev: EventLoop<Vec<(&'static str, Instant)>>| {
+        let mut senders = Vec::new();
+        for name in ["a", "b"] {
+            let (mut tx, rx) = pipe::new().unwrap();
+            ev.insert(
+                rx,
+                Interest::READABLE,
+                move |cx, rx: &mut pipe::Receiver, _| {
+                    read_all(rx)?;
+                    cx.data.push((name, cx.now()));
+                    // Time passes within the turn; its time does not.
+                    std::thread::sleep(Duration::from_millis(2));
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+            tx.write_all(b"x").unwrap();
+            senders.push(tx);
+        }
+        let due = Instant::now();
+        ev.insert_timer(Timer::at(due), |cx| {
+            cx.data.push(("timer", cx.now()));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut seen = Vec::new();
+        let began = Instant::now();
+        ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+        let names: Vec<&str> = seen.iter().map(|&(name, _)| name).collect();
+        assert_eq!(names.len(), 3, "one turn ran all three: {names:?}");
+        assert_eq!(names[2], "timer", "timers after the events: {names:?}");
+        let now = seen[0].1;
+        assert!(
+            seen.iter().all(|&(_, t)| t == now),
+            "one time per turn: {seen:?}"
+        );
+        assert!(now >= began && now >= due);
+    });
+}
+
+/// What runs before the poll (the before-sleep hook) asks for the time,
+/// then the poll sleeps until another thread writes: the handler of that
+/// write gets a time read after the poll returned, not the hook's. (The
+/// hook's own time is its turn's, not the last turn's: before the clock
+/// was read lazily it was the time of the previous turn, or of the loop's
+/// creation.)
+#[test]
+fn the_time_read_before_the_poll_is_not_the_time_after_it() {
+    each_backend(|mut ev: EventLoop<Vec<(&'static str, Instant)>>| {
+        ev.before_sleep(|cx| {
+            cx.data.push(("hook", cx.now()));
+            Ok(())
+        });
+        let (tx, rx) = pipe::new().unwrap();
+        ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _| {
+            read_all(rx)?;
+            cx.data.push(("source", cx.now()));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(5)); // the loop is older
+        let began = Instant::now();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            let wrote = Instant::now();
+            (&tx).write_all(b"x").unwrap();
+            (wrote, tx)
+        });
+        let mut seen = Vec::new();
+        ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+        let (wrote, _tx) = writer.join().unwrap();
+        let names: Vec<&str> = seen.iter().map(|&(name, _)| name).collect();
+        assert_eq!(names, ["hook", "source"]);
+        assert!(seen[0].1 >= began, "the hook got an earlier turn's time");
+        assert!(
+            seen[1].1 >= wrote,
+            "the handler got a time from before the poll returned"
+        );
+    });
+}
+
 #[test]
 fn a_million_timer_insert_remove_pairs_leave_nothing_behind() {
     let mut ev: EventLoop<()> = EventLoop::new().unwrap();

@@ -90,10 +90,20 @@ impl<'a, T> Cx<'a, T> {
         self.inner.stop = true;
     }
 
-    /// The time this turn's dispatch started: read once, when the poll
-    /// returned, and the instant timers are compared with.
+    /// The time of this turn: the same instant for every handler of the
+    /// turn, and the one its timers are compared with (a timer fires when
+    /// its deadline is at or before it).
+    ///
+    /// The loop reads the clock for it once per turn, when it is first
+    /// needed: at the first `now()` of the turn, or when the turn comes to
+    /// its timers, whichever is first (a turn that neither asks nor holds a
+    /// timer reads no clock). So it is never earlier than the poll's return,
+    /// and never later than the call. Remote work and handlers that run
+    /// before the poll (the [before-sleep hook](super::EventLoop::before_sleep),
+    /// and work a handler's error left for the next turn) get a time read
+    /// then, not the one their turn's handlers see after the poll.
     pub fn now(&self) -> Instant {
-        self.inner.now
+        self.inner.now()
     }
 
     /// A handle for other threads (see [`Remote`]).
@@ -106,7 +116,7 @@ impl<T> std::fmt::Debug for Cx<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cx")
             .field("key", &self.key)
-            .field("now", &self.inner.now)
+            .field("now", &self.inner.now_if_read())
             .finish_non_exhaustive()
     }
 }

@@ -12,6 +12,7 @@
 //! entry turns `Vacant` and waits in `quarantine`), so an event collected
 //! this turn never reaches an entry inserted after it was collected.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -131,7 +132,10 @@ pub(super) struct Inner<T> {
     /// Work for the start of the next turn.
     pub(super) redo: Vec<Redo>,
     pub(super) stop: bool,
-    pub(super) now: Instant,
+    /// The time of this turn, once something asked for it (see
+    /// [`Inner::now`]). `None` at the start of a turn and again once its poll
+    /// returned.
+    now: Cell<Option<Instant>>,
     pub(super) remote: Arc<Shared<T>>,
     remote_batch: VecDeque<Job<T>>,
     pub(super) children: ChildWatch,
@@ -154,7 +158,7 @@ impl<T> Inner<T> {
             events_kept: false,
             redo: Vec::new(),
             stop: false,
-            now: Instant::now(),
+            now: Cell::new(None),
             remote,
             remote_batch: VecDeque::new(),
             children: ChildWatch::default(),
@@ -294,6 +298,38 @@ impl<T> Inner<T> {
 
     pub(super) fn begin_turn(&mut self) {
         self.in_turn = true;
+        self.now.set(None);
+    }
+
+    /// The time of this turn: the clock is read the first time something
+    /// asks (a handler's `cx.now()`, or the timer step when the loop holds a
+    /// timer), and every later ask in the turn gets the same instant. The
+    /// poll forgets it (`poll_returned`): what runs before the poll (work
+    /// left by errors, the before-sleep hook) and what runs after it never
+    /// share one. A turn in which nobody asks reads no clock.
+    #[inline]
+    pub(super) fn now(&self) -> Instant {
+        match self.now.get() {
+            Some(now) => now,
+            None => self.read_clock(),
+        }
+    }
+
+    fn read_clock(&self) -> Instant {
+        let now = Instant::now();
+        self.now.set(Some(now));
+        now
+    }
+
+    /// The turn's time, if something asked for it (for `Debug`).
+    pub(super) fn now_if_read(&self) -> Option<Instant> {
+        self.now.get()
+    }
+
+    /// The poll returned: the time read before it is not this turn's time.
+    #[inline]
+    pub(super) fn poll_returned(&mut self) {
+        self.now.set(None);
     }
 
     #[inline]
@@ -456,14 +492,15 @@ impl<T> Inner<T> {
         result.map(drop)
     }
 
-    /// Fires the timers that are due by `self.now`, earliest first (equal
+    /// Fires the timers that are due by the turn's time (`now`, read here if
+    /// no handler asked for it and the loop holds a timer), earliest first (equal
     /// deadlines in the order they were inserted). A timer scheduled while
     /// they fire waits for the next turn, so a handler that inserts a timer
     /// that is due at once cannot keep this loop going.
     #[inline]
     pub(super) fn fire_timers(&mut self, data: &mut T) -> io::Result<()> {
         match self.timers.peek() {
-            Some(top) if top.deadline <= self.now => self.fire_all_due(data),
+            Some(top) if top.deadline <= self.now() => self.fire_all_due(data),
             _ => Ok(()),
         }
     }
@@ -479,7 +516,7 @@ impl<T> Inner<T> {
 
     fn fire_due(&mut self, data: &mut T, limit: u64) -> io::Result<()> {
         while let Some(top) = self.timers.peek() {
-            if top.deadline > self.now {
+            if top.deadline > self.now() {
                 break;
             }
             self.timers.pop();
@@ -519,7 +556,7 @@ impl<T> Inner<T> {
         };
         match again {
             Some(period) => {
-                let next = next_deadline(due.deadline, period, self.now);
+                let next = next_deadline(due.deadline, period, self.now());
                 let scheduled = self.timers.schedule(next, key.index);
                 if let Kind::Timer(timer) = &mut self.entries[key.index].kind {
                     timer.handler = Some(handler);

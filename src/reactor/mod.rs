@@ -58,17 +58,19 @@
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
 //!    timeout. `EINTR` (a signal arrived) ends the wait early with no
 //!    events; the turn goes on.
-//! 4. **Reads the clock** once: [`Cx::now`] for every handler of the turn,
-//!    and the instant timers are compared with.
-//! 5. **Dispatches I/O**: each event's token names an entry (slab index and
+//! 4. **Dispatches I/O**: each event's token names an entry (slab index and
 //!    part); an entry removed meanwhile gets nothing. A source's handler gets
 //!    its source back, mutably, with the event; a signal watcher's runs once
 //!    per pending signal; a child's gets its output, chunk by chunk, and
 //!    its exit last.
-//! 6. **Fires due timers**, earliest deadline first, equal deadlines in the
+//! 5. **Fires due timers**, earliest deadline first, equal deadlines in the
 //!    order inserted; never early. A repeating timer is rescheduled on its
-//!    previous deadline plus its period.
-//! 7. **Runs remote work**: the closures [`Remote::send`] queued, in the
+//!    previous deadline plus its period. Due means at or before the turn's
+//!    time, [`Cx::now`]: the clock is read for it once per turn, after the
+//!    poll, when first needed (by a handler that asks, or here if the loop
+//!    holds a timer), and every handler of the turn gets that instant. A
+//!    turn with no timer and no handler asking reads no clock.
+//! 6. **Runs remote work**: the closures [`Remote::send`] queued, in the
 //!    order sent.
 //!
 //! Handlers may insert and remove anything during a turn. A handler's error
@@ -90,7 +92,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use child::{CHILD_WATCH_ENV, ChildEvent};
 pub use cx::Cx;
@@ -324,14 +326,12 @@ impl<T> EventLoop<T> {
             None => {
                 if !self.inner.redo.is_empty() {
                     // What handler errors left: no event comes back for it.
-                    self.inner.now = Instant::now();
                     self.inner.run_redo(data)?;
                 }
                 self.wait(data, timeout)?;
                 0
             }
         };
-        self.inner.now = Instant::now();
         for (i, event) in self.events.iter().enumerate().skip(first) {
             let result = self.inner.dispatch(data, event);
             if result.is_err() || self.inner.stop {
@@ -363,7 +363,9 @@ impl<T> EventLoop<T> {
             // Queued work does not wait for its wake-up.
             timeout = Some(Duration::ZERO);
         }
-        match self.poll.poll(&mut self.events, timeout) {
+        let polled = self.poll.poll(&mut self.events, timeout);
+        self.inner.poll_returned();
+        match polled {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 self.events.clear();
