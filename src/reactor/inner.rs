@@ -403,10 +403,35 @@ impl<T> Inner<T> {
     }
 
     /// Dispatches one event to the entry its token names, if that entry is
-    /// still there.
+    /// still there. A source's event, the common case, is handled here,
+    /// inline in the turn's loop; the rest goes to `dispatch_other`.
+    #[inline]
     pub(super) fn dispatch(&mut self, data: &mut T, event: &Event) -> io::Result<()> {
-        let token = event.token();
         log::trace!("pipeloop::reactor: event {event:?}");
+        if let Some((index, Part::Main)) = key::parse(event.token()) {
+            if let Some(Entry {
+                serial,
+                kind: Kind::Io(slot),
+            }) = self.entries.get_mut(index)
+            {
+                let key = Key {
+                    index,
+                    serial: *serial,
+                };
+                return match slot.take() {
+                    Some(io) => self.dispatch_io(data, key, io, event),
+                    None => Ok(()), // its handler is running
+                };
+            }
+        }
+        self.dispatch_other(data, event)
+    }
+
+    /// An event for anything but a source: a signal watcher, a child, the
+    /// loop's `SIGCHLD` or a remote's wake-up, or an entry that is gone.
+    #[inline(never)]
+    fn dispatch_other(&mut self, data: &mut T, event: &Event) -> io::Result<()> {
+        let token = event.token();
         if token == key::SIGCHLD {
             return self.children_exited(data);
         }
@@ -421,16 +446,16 @@ impl<T> Inner<T> {
             serial: entry.serial,
         };
         match &mut entry.kind {
-            Kind::Io(io) => match io.take() {
-                Some(io) => self.dispatch_io(data, key, io, event),
-                None => Ok(()),
-            },
             Kind::Signals(_) => self.dispatch_signals(data, key),
             Kind::Child(_) => self.dispatch_child(data, key, part, event.is_read_closed()),
-            Kind::Timer(_) | Kind::Vacant => Ok(()),
+            Kind::Io(_) | Kind::Timer(_) | Kind::Vacant => Ok(()),
         }
     }
 
+    /// Runs a source's handler, taken out of its entry, and puts it back if
+    /// the handler keeps it and its entry is still there (one look-up);
+    /// otherwise `end_io` ends it.
+    #[inline]
     fn dispatch_io(
         &mut self,
         data: &mut T,
@@ -439,19 +464,35 @@ impl<T> Inner<T> {
         event: &Event,
     ) -> io::Result<()> {
         let result = io.dispatch(&mut Cx::new(data, self, Some(key)), event);
-        let keep = matches!(result, Ok(Flow::Continue) | Err(_));
-        if keep && self.is_current(key) {
-            self.entries[key.index].kind = Kind::Io(Some(io));
-        } else {
-            // Removed by its handler (`Flow::Remove`, or `cx.remove` of its
-            // own key): end the source here, where it is.
-            io.deregister(&self.registry);
-            if self.is_current(key) {
-                self.entries[key.index].kind = Kind::Vacant;
-                self.free(key.index);
+        if matches!(result, Ok(Flow::Continue) | Err(_)) {
+            if let Some(Entry {
+                serial,
+                kind: Kind::Io(slot),
+            }) = self.entries.get_mut(key.index)
+            {
+                if *serial == key.serial {
+                    // Empty since `dispatch` took the handler out: nothing
+                    // else puts one into an entry under this serial.
+                    debug_assert!(slot.is_none(), "a second handler for {key:?}");
+                    *slot = Some(io);
+                    return result.map(drop);
+                }
             }
         }
+        self.end_io(key, io);
         result.map(drop)
+    }
+
+    /// A source whose handler removed it (`Flow::Remove`, or `cx.remove` of
+    /// its own key, which left the entry `Vacant`): ends it here, where it
+    /// is.
+    #[inline(never)]
+    fn end_io(&mut self, key: Key, mut io: Box<dyn IoEntry<T>>) {
+        io.deregister(&self.registry);
+        if self.is_current(key) {
+            self.entries[key.index].kind = Kind::Vacant;
+            self.free(key.index);
+        }
     }
 
     pub(super) fn dispatch_signals(&mut self, data: &mut T, key: Key) -> io::Result<()> {
