@@ -382,20 +382,22 @@ impl<T> Inner<T> {
     }
 
     /// How long the poll may wait: the caller's timeout, cut to the nearest
-    /// live timer's deadline.
+    /// live timer's deadline. Inline for a live timer on top (or none);
+    /// dead entries on top are dropped out of line.
     #[inline]
     pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        if self.timers.peek().is_none() {
-            return timeout;
+        match self.timers.peek() {
+            None => timeout,
+            Some(top) if is_live_timer(&self.entries, &top) => cut(timeout, top.deadline),
+            Some(_) => self.timer_timeout(timeout),
         }
-        self.timer_timeout(timeout)
     }
 
+    #[inline(never)]
     fn timer_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
         while let Some(top) = self.timers.peek() {
             if is_live_timer(&self.entries, &top) {
-                let until = top.deadline.saturating_duration_since(Instant::now());
-                return Some(timeout.map_or(until, |t| t.min(until)));
+                return cut(timeout, top.deadline);
             }
             self.timers.pop();
         }
@@ -629,7 +631,15 @@ impl<T> Inner<T> {
     }
 }
 
+/// `timeout` cut to the time left until `deadline`.
+#[inline]
+fn cut(timeout: Option<Duration>, deadline: Instant) -> Option<Duration> {
+    let until = deadline.saturating_duration_since(Instant::now());
+    Some(timeout.map_or(until, |t| t.min(until)))
+}
+
 /// Whether `scheduled` is its timer's live entry.
+#[inline]
 pub(super) fn is_live_timer<T>(entries: &Slab<Entry<T>>, scheduled: &Scheduled) -> bool {
     match entries.get(scheduled.index) {
         Some(Entry {
