@@ -90,18 +90,18 @@ impl<'a, T> Cx<'a, T> {
         self.inner.stop = true;
     }
 
-    /// The time of this turn: the same instant for every handler of the
-    /// turn, and the one its timers are compared with (a timer fires when
-    /// its deadline is at or before it).
+    /// The time of this turn: the same instant for every handler that asks
+    /// after the turn's poll returned (for I/O events, timers, remote
+    /// work), read from the clock when one first asks or when the loop
+    /// needs it to fire timers. So it is never earlier than the poll's
+    /// return, nor later than the call; a timer's handler always gets one at
+    /// or after its deadline, as the timers are compared with it. A turn in
+    /// which nothing needs it reads no clock for it.
     ///
-    /// The loop reads the clock for it once per turn, when it is first
-    /// needed: at the first `now()` of the turn, or when the turn comes to
-    /// its timers, whichever is first (a turn that neither asks nor holds a
-    /// timer reads no clock). So it is never earlier than the poll's return,
-    /// and never later than the call. Remote work and handlers that run
-    /// before the poll (the [before-sleep hook](super::EventLoop::before_sleep),
-    /// and work a handler's error left for the next turn) get a time read
-    /// then, not the one their turn's handlers see after the poll.
+    /// Handlers that run before the poll (the
+    /// [before-sleep hook](super::EventLoop::before_sleep), and work a
+    /// handler's error left for the next turn) get a time read before it,
+    /// not the one the handlers after it see.
     pub fn now(&self) -> Instant {
         self.inner.now()
     }

@@ -133,9 +133,12 @@ pub(super) struct Inner<T> {
     pub(super) redo: Vec<Redo>,
     pub(super) stop: bool,
     /// The time of this turn, once something asked for it (see
-    /// [`Inner::now`]). `None` at the start of a turn and again once its poll
-    /// returned.
+    /// [`Inner::now`]). `None` at the start of a turn.
     now: Cell<Option<Instant>>,
+    /// `now` was read before the poll, which brought events: it is not
+    /// the time of what comes after, but timers are compared with it if
+    /// nothing reads the clock again (see `fire_timers`).
+    now_before_poll: Cell<bool>,
     pub(super) remote: Arc<Shared<T>>,
     remote_batch: VecDeque<Job<T>>,
     pub(super) children: ChildWatch,
@@ -159,6 +162,7 @@ impl<T> Inner<T> {
             redo: Vec::new(),
             stop: false,
             now: Cell::new(None),
+            now_before_poll: Cell::new(false),
             remote,
             remote_batch: VecDeque::new(),
             children: ChildWatch::default(),
@@ -299,37 +303,45 @@ impl<T> Inner<T> {
     pub(super) fn begin_turn(&mut self) {
         self.in_turn = true;
         self.now.set(None);
+        self.now_before_poll.set(false);
     }
 
     /// The time of this turn: the clock is read the first time something
-    /// asks (a handler's `cx.now()`, or the timer step when the loop holds a
-    /// timer), and every later ask in the turn gets the same instant. The
-    /// poll forgets it (`poll_returned`): what runs before the poll (work
-    /// left by errors, the before-sleep hook) and what runs after it never
-    /// share one. A turn in which nobody asks reads no clock.
+    /// asks (a handler's `cx.now()`, the poll's timeout when the loop holds
+    /// a timer, the timer step), and every later ask gets the same instant,
+    /// until the poll returns (`poll_returned`): what runs before the poll
+    /// (work left by errors, the before-sleep hook) and what runs after it
+    /// never share one. A turn in which nobody asks reads no clock.
     #[inline]
     pub(super) fn now(&self) -> Instant {
         match self.now.get() {
-            Some(now) => now,
-            None => self.read_clock(),
+            Some(now) if !self.now_before_poll.get() => now,
+            _ => self.read_clock(),
         }
     }
 
     fn read_clock(&self) -> Instant {
         let now = Instant::now();
         self.now.set(Some(now));
+        self.now_before_poll.set(false);
         now
     }
 
     /// The turn's time, if something asked for it (for `Debug`).
     pub(super) fn now_if_read(&self) -> Option<Instant> {
-        self.now.get()
+        self.now.get().filter(|_| !self.now_before_poll.get())
     }
 
-    /// The poll returned: the time read before it is not this turn's time.
+    /// The poll returned: the time read before it is not the time of what
+    /// comes after. It is kept for the timers if the poll brought events
+    /// (see `fire_timers`), and forgotten if not.
     #[inline]
-    pub(super) fn poll_returned(&mut self) {
-        self.now.set(None);
+    pub(super) fn poll_returned(&mut self, brought_events: bool) {
+        if brought_events {
+            self.now_before_poll.set(true);
+        } else {
+            self.now.set(None);
+        }
     }
 
     #[inline]
@@ -388,7 +400,9 @@ impl<T> Inner<T> {
     pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
         match self.timers.peek() {
             None => timeout,
-            Some(top) if is_live_timer(&self.entries, &top) => cut(timeout, top.deadline),
+            Some(top) if is_live_timer(&self.entries, &top) => {
+                cut(timeout, top.deadline, self.read_clock())
+            }
             Some(_) => self.timer_timeout(timeout),
         }
     }
@@ -397,7 +411,7 @@ impl<T> Inner<T> {
     fn timer_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
         while let Some(top) = self.timers.peek() {
             if is_live_timer(&self.entries, &top) {
-                return cut(timeout, top.deadline);
+                return cut(timeout, top.deadline, self.read_clock());
             }
             self.timers.pop();
         }
@@ -535,17 +549,35 @@ impl<T> Inner<T> {
         result.map(drop)
     }
 
-    /// Fires the timers that are due by the turn's time (`now`, read here if
-    /// no handler asked for it and the loop holds a timer), earliest first (equal
-    /// deadlines in the order they were inserted). A timer scheduled while
-    /// they fire waits for the next turn, so a handler that inserts a timer
-    /// that is due at once cannot keep this loop going.
+    /// Fires the timers that are due by the turn's time, earliest first
+    /// (equal deadlines in the order they were inserted).
+    ///
+    /// After a poll that brought events the clock is not read for this
+    /// unless a timer was due already by the time read before the poll
+    /// (for its timeout) or a handler read it since: a turn with events
+    /// reads the clock once, and a timer that came due while the poll
+    /// waited for them fires in the next turn, whose poll does not wait (its
+    /// timeout is cut to a deadline that has passed). After a poll that
+    /// brought nothing (it timed out, for a timer maybe) the clock is read.
+    ///
+    /// A timer scheduled while they fire waits for the next turn, so a
+    /// handler that inserts a timer that is due at once cannot keep this
+    /// loop going.
     #[inline]
     pub(super) fn fire_timers(&mut self, data: &mut T) -> io::Result<()> {
-        match self.timers.peek() {
-            Some(top) if top.deadline <= self.now() => self.fire_all_due(data),
-            _ => Ok(()),
+        let Some(top) = self.timers.peek() else {
+            return Ok(());
+        };
+        // Read after the poll, or before one that brought events (what was
+        // due then is due now; `fire_due` reads the clock again).
+        let known = match self.now.get() {
+            Some(known) => known,
+            None => self.read_clock(),
+        };
+        if top.deadline > known {
+            return Ok(());
         }
+        self.fire_all_due(data)
     }
 
     fn fire_all_due(&mut self, data: &mut T) -> io::Result<()> {
@@ -631,10 +663,10 @@ impl<T> Inner<T> {
     }
 }
 
-/// `timeout` cut to the time left until `deadline`.
+/// `timeout` cut to the time left from `now` until `deadline`.
 #[inline]
-fn cut(timeout: Option<Duration>, deadline: Instant) -> Option<Duration> {
-    let until = deadline.saturating_duration_since(Instant::now());
+fn cut(timeout: Option<Duration>, deadline: Instant, now: Instant) -> Option<Duration> {
+    let until = deadline.saturating_duration_since(now);
     Some(timeout.map_or(until, |t| t.min(until)))
 }
 

@@ -51,8 +51,9 @@
 //! repeats it. A turn:
 //!
 //! 1. **Computes the timeout**: the caller's, cut to the nearest timer's
-//!    deadline, so that the poll wakes in time for it. (Dead timer entries at
-//!    the top of the queue are dropped on the way.)
+//!    deadline (for which the clock is read), so that the poll wakes in time
+//!    for it. (Dead timer entries at the top of the queue are dropped on
+//!    the way.)
 //! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
 //!    the last chance to do work before the thread sleeps.
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
@@ -65,11 +66,13 @@
 //!    its exit last.
 //! 5. **Fires due timers**, earliest deadline first, equal deadlines in the
 //!    order inserted; never early. A repeating timer is rescheduled on its
-//!    previous deadline plus its period. Due means at or before the turn's
-//!    time, [`Cx::now`]: the clock is read for it once per turn, after the
-//!    poll, when first needed (by a handler that asks, or here if the loop
-//!    holds a timer), and every handler of the turn gets that instant. A
-//!    turn with no timer and no handler asking reads no clock.
+//!    previous deadline plus its period. After a poll that brought nothing
+//!    (its timeout passed) the clock is read and the timers due by then
+//!    fire. After a poll that brought events the clock is read again only
+//!    if a timer was due already by the time read in step 1 (or a handler
+//!    has read it, [`Cx::now`]): a timer that came due while the poll
+//!    waited for events fires in the next turn, whose poll does not wait,
+//!    and a turn with events reads the clock once.
 //! 6. **Runs remote work**: the closures [`Remote::send`] queued, in the
 //!    order sent.
 //!
@@ -364,7 +367,8 @@ impl<T> EventLoop<T> {
             timeout = Some(Duration::ZERO);
         }
         let polled = self.poll.poll(&mut self.events, timeout);
-        self.inner.poll_returned();
+        // (`poll` empties `events` first, so an error leaves none.)
+        self.inner.poll_returned(!self.events.is_empty());
         match polled {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
