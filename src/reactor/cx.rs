@@ -103,7 +103,7 @@ impl<'a, T> Cx<'a, T> {
     /// handler's error left for the next turn) get a time read before it,
     /// not the one the handlers after it see.
     pub fn now(&self) -> Instant {
-        self.inner.now()
+        self.inner.clock.now()
     }
 
     /// A handle for other threads (see [`Remote`]).
@@ -116,7 +116,7 @@ impl<T> std::fmt::Debug for Cx<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cx")
             .field("key", &self.key)
-            .field("now", &self.inner.now_if_read())
+            .field("now", &self.inner.clock.if_read())
             .finish_non_exhaustive()
     }
 }

@@ -12,7 +12,6 @@
 //! entry turns `Vacant` and waits in `quarantine`), so an event collected
 //! this turn never reaches an entry inserted after it was collected.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -22,6 +21,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::child::{ChildEntry, ChildWatch};
+use super::clock::{TurnClock, cut};
 use super::key::{self, Key, Part};
 use super::remote::{Job, Shared};
 use super::timers::{Scheduled, Timer, TimerQueue, next_deadline};
@@ -132,13 +132,8 @@ pub(super) struct Inner<T> {
     /// Work for the start of the next turn.
     pub(super) redo: Vec<Redo>,
     pub(super) stop: bool,
-    /// The time of this turn, once something asked for it (see
-    /// [`Inner::now`]). `None` at the start of a turn.
-    now: Cell<Option<Instant>>,
-    /// `now` was read before the poll, which brought events: it is not
-    /// the time of what comes after, but timers are compared with it if
-    /// nothing reads the clock again (see `fire_timers`).
-    now_before_poll: Cell<bool>,
+    /// The turn's time, read when something needs it.
+    pub(super) clock: TurnClock,
     pub(super) remote: Arc<Shared<T>>,
     remote_batch: VecDeque<Job<T>>,
     pub(super) children: ChildWatch,
@@ -161,8 +156,7 @@ impl<T> Inner<T> {
             events_kept: false,
             redo: Vec::new(),
             stop: false,
-            now: Cell::new(None),
-            now_before_poll: Cell::new(false),
+            clock: TurnClock::default(),
             remote,
             remote_batch: VecDeque::new(),
             children: ChildWatch::default(),
@@ -302,46 +296,7 @@ impl<T> Inner<T> {
 
     pub(super) fn begin_turn(&mut self) {
         self.in_turn = true;
-        self.now.set(None);
-        self.now_before_poll.set(false);
-    }
-
-    /// The time of this turn: the clock is read the first time something
-    /// asks (a handler's `cx.now()`, the poll's timeout when the loop holds
-    /// a timer, the timer step), and every later ask gets the same instant,
-    /// until the poll returns (`poll_returned`): what runs before the poll
-    /// (work left by errors, the before-sleep hook) and what runs after it
-    /// never share one. A turn in which nobody asks reads no clock.
-    #[inline]
-    pub(super) fn now(&self) -> Instant {
-        match self.now.get() {
-            Some(now) if !self.now_before_poll.get() => now,
-            _ => self.read_clock(),
-        }
-    }
-
-    fn read_clock(&self) -> Instant {
-        let now = Instant::now();
-        self.now.set(Some(now));
-        self.now_before_poll.set(false);
-        now
-    }
-
-    /// The turn's time, if something asked for it (for `Debug`).
-    pub(super) fn now_if_read(&self) -> Option<Instant> {
-        self.now.get().filter(|_| !self.now_before_poll.get())
-    }
-
-    /// The poll returned: the time read before it is not the time of what
-    /// comes after. It is kept for the timers if the poll brought events
-    /// (see `fire_timers`), and forgotten if not.
-    #[inline]
-    pub(super) fn poll_returned(&mut self, brought_events: bool) {
-        if brought_events {
-            self.now_before_poll.set(true);
-        } else {
-            self.now.set(None);
-        }
+        self.clock.begin_turn();
     }
 
     #[inline]
@@ -401,7 +356,7 @@ impl<T> Inner<T> {
         match self.timers.peek() {
             None => timeout,
             Some(top) if is_live_timer(&self.entries, &top) => {
-                cut(timeout, top.deadline, self.read_clock())
+                cut(timeout, top.deadline, self.clock.read_now())
             }
             Some(_) => self.timer_timeout(timeout),
         }
@@ -411,7 +366,7 @@ impl<T> Inner<T> {
     fn timer_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
         while let Some(top) = self.timers.peek() {
             if is_live_timer(&self.entries, &top) {
-                return cut(timeout, top.deadline, self.read_clock());
+                return cut(timeout, top.deadline, self.clock.read_now());
             }
             self.timers.pop();
         }
@@ -550,31 +505,16 @@ impl<T> Inner<T> {
     }
 
     /// Fires the timers that are due by the turn's time, earliest first
-    /// (equal deadlines in the order they were inserted).
-    ///
-    /// After a poll that brought events the clock is not read for this
-    /// unless a timer was due already by the time read before the poll
-    /// (for its timeout) or a handler read it since: a turn with events
-    /// reads the clock once, and a timer that came due while the poll
-    /// waited for them fires in the next turn, whose poll does not wait (its
-    /// timeout is cut to a deadline that has passed). After a poll that
-    /// brought nothing (it timed out, for a timer maybe) the clock is read.
-    ///
-    /// A timer scheduled while they fire waits for the next turn, so a
-    /// handler that inserts a timer that is due at once cannot keep this
-    /// loop going.
+    /// (equal deadlines in the order they were inserted), if any was due by
+    /// what `TurnClock::for_timers` knows. A timer scheduled while they fire
+    /// waits for the next turn, so a handler that inserts a timer that is
+    /// due at once cannot keep this loop going.
     #[inline]
     pub(super) fn fire_timers(&mut self, data: &mut T) -> io::Result<()> {
         let Some(top) = self.timers.peek() else {
             return Ok(());
         };
-        // Read after the poll, or before one that brought events (what was
-        // due then is due now; `fire_due` reads the clock again).
-        let known = match self.now.get() {
-            Some(known) => known,
-            None => self.read_clock(),
-        };
-        if top.deadline > known {
+        if top.deadline > self.clock.for_timers() {
             return Ok(());
         }
         self.fire_all_due(data)
@@ -591,7 +531,7 @@ impl<T> Inner<T> {
 
     fn fire_due(&mut self, data: &mut T, limit: u64) -> io::Result<()> {
         while let Some(top) = self.timers.peek() {
-            if top.deadline > self.now() {
+            if top.deadline > self.clock.now() {
                 break;
             }
             self.timers.pop();
@@ -631,7 +571,7 @@ impl<T> Inner<T> {
         };
         match again {
             Some(period) => {
-                let next = next_deadline(due.deadline, period, self.now());
+                let next = next_deadline(due.deadline, period, self.clock.now());
                 let scheduled = self.timers.schedule(next, key.index);
                 if let Kind::Timer(timer) = &mut self.entries[key.index].kind {
                     timer.handler = Some(handler);
@@ -661,13 +601,6 @@ impl<T> Inner<T> {
         }
         self.remote_batch = batch;
     }
-}
-
-/// `timeout` cut to the time left from `now` until `deadline`.
-#[inline]
-fn cut(timeout: Option<Duration>, deadline: Instant, now: Instant) -> Option<Duration> {
-    let until = deadline.saturating_duration_since(now);
-    Some(timeout.map_or(until, |t| t.min(until)))
 }
 
 /// Whether `scheduled` is its timer's live entry.

@@ -84,6 +84,7 @@
 //! [`describe`](EventLoop::describe) prints what it holds.
 
 mod child;
+mod clock;
 mod cx;
 mod describe;
 mod inner;
@@ -368,7 +369,7 @@ impl<T> EventLoop<T> {
         }
         let polled = self.poll.poll(&mut self.events, timeout);
         // (`poll` empties `events` first, so an error leaves none.)
-        self.inner.poll_returned(!self.events.is_empty());
+        self.inner.clock.poll_returned(!self.events.is_empty());
         match polled {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
