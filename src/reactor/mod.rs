@@ -52,8 +52,12 @@
 //!
 //! 1. **Computes the timeout**: the caller's, cut to the nearest timer's
 //!    deadline (for which the clock is read), so that the poll wakes in time
-//!    for it. (Dead timer entries at the top of the queue are dropped on
-//!    the way.)
+//!    for it. A timer a second or more away is waited for in whole
+//!    milliseconds, rounded down, which takes the cheaper `epoll_wait` /
+//!    `poll` (the kernel's slack on such a wait is a millisecond or more
+//!    anyway); if the poll wakes before the deadline, the next turn sleeps
+//!    the rest to the nanosecond. (Dead timer entries at the top of the
+//!    queue are dropped on the way.)
 //! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
 //!    the last chance to do work before the thread sleeps.
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
