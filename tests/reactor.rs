@@ -210,79 +210,6 @@ fn flow_remove_deregisters_and_drops_the_source() {
     });
 }
 
-#[test]
-fn timers_fire_in_deadline_order_ties_in_insertion_order_never_early() {
-    each_backend(|mut ev: EventLoop<Vec<(u32, Instant)>>| {
-        let start = Instant::now();
-        let at = start + Duration::from_millis(30);
-        let plan = [
-            (1, Timer::at(at)),
-            (2, Timer::after(Duration::from_millis(10))),
-            (3, Timer::at(at)),
-            (4, Timer::at(start)), // due already
-            (5, Timer::at(at)),
-        ];
-        let mut deadlines = Vec::new();
-        for (id, timer) in plan {
-            deadlines.push(match id {
-                2 => start + Duration::from_millis(10),
-                4 => start,
-                _ => at,
-            });
-            ev.insert_timer(timer, move |cx| {
-                cx.data.push((id, Instant::now()));
-                Ok(Flow::Continue)
-            })
-            .unwrap();
-        }
-        let mut fired = Vec::new();
-        ev.run(&mut fired).unwrap();
-        let order: Vec<u32> = fired.iter().map(|&(id, _)| id).collect();
-        assert_eq!(order, [4, 2, 1, 3, 5]);
-        for &(id, when) in &fired {
-            let due = deadlines[id as usize - 1];
-            assert!(when >= due, "timer {id} fired {:?} early", due - when);
-        }
-        assert!(ev.is_empty(), "one-shot timers go once fired");
-    });
-}
-
-#[test]
-fn a_repeating_timer_keeps_its_cadence_and_skips_what_a_stall_missed() {
-    each_backend(|mut ev: EventLoop<Vec<Instant>>| {
-        let period = Duration::from_millis(20);
-        let start = Instant::now();
-        ev.insert_timer(Timer::every(period), move |cx| {
-            cx.data.push(cx.now());
-            if cx.data.len() == 2 {
-                // A stall of more than three periods.
-                std::thread::sleep(period * 3 + period / 2);
-            }
-            if cx.data.len() == 5 {
-                cx.stop();
-            }
-            Ok(Flow::Continue)
-        })
-        .unwrap();
-        let mut ticks = Vec::new();
-        ev.run(&mut ticks).unwrap();
-        // Never early. After the stall the missed periods fire once, not
-        // in a burst: the next tick lands on the cadence (maybe soon after,
-        // as the phase is kept), and the one after a period later. A burst
-        // would fire three ticks back to back.
-        assert!(ticks[0] >= start + period);
-        let gaps: Vec<Duration> = ticks.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps[1] >= period * 3, "the stall: {gaps:?}");
-        let quick = gaps[2..].iter().filter(|&&gap| gap < period / 2).count();
-        assert!(quick <= 1, "a burst after the stall: {gaps:?}");
-        // The phase is kept: every tick is on a multiple of the period from
-        // the start, give or take the time it took the loop to wake.
-        let last = ticks[4] - start;
-        let periods = last.as_nanos() / period.as_nanos();
-        assert!(periods >= 5, "{last:?} is at least five periods in");
-    });
-}
-
 /// `cx.now()` is one instant per turn: the sources' handlers and the timer
 /// that fire in one turn all get the same, which is not before the turn
 /// began, and the due timer's deadline is not after it.
@@ -466,6 +393,79 @@ fn a_timer_due_during_the_events_fires_by_the_next_turn_without_waiting() {
             );
         });
     }
+}
+
+#[test]
+fn timers_fire_in_deadline_order_ties_in_insertion_order_never_early() {
+    each_backend(|mut ev: EventLoop<Vec<(u32, Instant)>>| {
+        let start = Instant::now();
+        let at = start + Duration::from_millis(30);
+        let plan = [
+            (1, Timer::at(at)),
+            (2, Timer::after(Duration::from_millis(10))),
+            (3, Timer::at(at)),
+            (4, Timer::at(start)), // due already
+            (5, Timer::at(at)),
+        ];
+        let mut deadlines = Vec::new();
+        for (id, timer) in plan {
+            deadlines.push(match id {
+                2 => start + Duration::from_millis(10),
+                4 => start,
+                _ => at,
+            });
+            ev.insert_timer(timer, move |cx| {
+                cx.data.push((id, Instant::now()));
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        }
+        let mut fired = Vec::new();
+        ev.run(&mut fired).unwrap();
+        let order: Vec<u32> = fired.iter().map(|&(id, _)| id).collect();
+        assert_eq!(order, [4, 2, 1, 3, 5]);
+        for &(id, when) in &fired {
+            let due = deadlines[id as usize - 1];
+            assert!(when >= due, "timer {id} fired {:?} early", due - when);
+        }
+        assert!(ev.is_empty(), "one-shot timers go once fired");
+    });
+}
+
+#[test]
+fn a_repeating_timer_keeps_its_cadence_and_skips_what_a_stall_missed() {
+    each_backend(|mut ev: EventLoop<Vec<Instant>>| {
+        let period = Duration::from_millis(20);
+        let start = Instant::now();
+        ev.insert_timer(Timer::every(period), move |cx| {
+            cx.data.push(cx.now());
+            if cx.data.len() == 2 {
+                // A stall of more than three periods.
+                std::thread::sleep(period * 3 + period / 2);
+            }
+            if cx.data.len() == 5 {
+                cx.stop();
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut ticks = Vec::new();
+        ev.run(&mut ticks).unwrap();
+        // Never early. After the stall the missed periods fire once, not
+        // in a burst: the next tick lands on the cadence (maybe soon after,
+        // as the phase is kept), and the one after a period later. A burst
+        // would fire three ticks back to back.
+        assert!(ticks[0] >= start + period);
+        let gaps: Vec<Duration> = ticks.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[1] >= period * 3, "the stall: {gaps:?}");
+        let quick = gaps[2..].iter().filter(|&&gap| gap < period / 2).count();
+        assert!(quick <= 1, "a burst after the stall: {gaps:?}");
+        // The phase is kept: every tick is on a multiple of the period from
+        // the start, give or take the time it took the loop to wake.
+        let last = ticks[4] - start;
+        let periods = last.as_nanos() / period.as_nanos();
+        assert!(periods >= 5, "{last:?} is at least five periods in");
+    });
 }
 
 #[test]

@@ -604,7 +604,6 @@ impl<T> Inner<T> {
 }
 
 /// Whether `scheduled` is its timer's live entry.
-#[inline]
 pub(super) fn is_live_timer<T>(entries: &Slab<Entry<T>>, scheduled: &Scheduled) -> bool {
     match entries.get(scheduled.index) {
         Some(Entry {
