@@ -176,9 +176,12 @@ fn a_handler_may_remove_itself_and_its_source_is_dropped() {
         .unwrap();
         tx.write_all(b"x").unwrap();
         let mut runs = 0;
-        ev.run(&mut runs).unwrap();
+        // One turn (not `run`, which would never return if the handler
+        // were put back into its entry after all).
+        ev.run_once(&mut runs, Some(PATIENCE)).unwrap();
         assert_eq!(runs, 1);
         assert!(ev.is_empty());
+        ev.run(&mut runs).unwrap(); // nothing left: returns at once
         // The receiver was dropped: the pipe has no reader now.
         let err = tx.write_all(b"y").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BrokenPipe);
@@ -197,13 +200,199 @@ fn flow_remove_deregisters_and_drops_the_source() {
         .unwrap();
         tx.write_all(b"x").unwrap();
         let mut runs = 0;
-        ev.run(&mut runs).unwrap();
+        ev.run_once(&mut runs, Some(PATIENCE)).unwrap();
         assert_eq!((runs, ev.len()), (1, 0));
+        ev.run(&mut runs).unwrap(); // nothing left: returns at once
         assert_eq!(
             tx.write_all(b"y").unwrap_err().kind(),
             ErrorKind::BrokenPipe
         );
     });
+}
+
+/// `cx.now()` is one instant per turn: the sources' handlers and the timer
+/// that fire in one turn all get the same, which is not before the turn
+/// began, and the due timer's deadline is not after it.
+#[test]
+fn every_handler_and_timer_of_a_turn_gets_the_same_now() {
+    each_backend(|mut ev: EventLoop<Vec<(&'static str, Instant)>>| {
+        let mut senders = Vec::new();
+        for name in ["a", "b"] {
+            let (mut tx, rx) = pipe::new().unwrap();
+            ev.insert(
+                rx,
+                Interest::READABLE,
+                move |cx, rx: &mut pipe::Receiver, _| {
+                    read_all(rx)?;
+                    cx.data.push((name, cx.now()));
+                    // Time passes within the turn; its time does not.
+                    std::thread::sleep(Duration::from_millis(2));
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+            tx.write_all(b"x").unwrap();
+            senders.push(tx);
+        }
+        let due = Instant::now();
+        ev.insert_timer(Timer::at(due), |cx| {
+            cx.data.push(("timer", cx.now()));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut seen = Vec::new();
+        let began = Instant::now();
+        ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+        let names: Vec<&str> = seen.iter().map(|&(name, _)| name).collect();
+        assert_eq!(names.len(), 3, "one turn ran all three: {names:?}");
+        assert_eq!(names[2], "timer", "timers after the events: {names:?}");
+        let now = seen[0].1;
+        assert!(
+            seen.iter().all(|&(_, t)| t == now),
+            "one time per turn: {seen:?}"
+        );
+        assert!(now >= began && now >= due);
+    });
+}
+
+/// A timer already due when the turn began fires after the events of its
+/// poll, and its handler gets a time read after that poll, though no
+/// handler asked for one before it and the loop read the clock before the
+/// poll (for the timeout).
+#[test]
+fn a_timers_now_is_read_after_the_poll() {
+    each_backend(|mut ev: EventLoop<Vec<(&'static str, Instant)>>| {
+        let (mut tx, rx) = pipe::new().unwrap();
+        ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _| {
+            read_all(rx)?;
+            cx.data.push(("source", Instant::now()));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        ev.insert_timer(Timer::at(Instant::now()), |cx| {
+            cx.data.push(("timer", cx.now()));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        tx.write_all(b"x").unwrap();
+        let mut seen = Vec::new();
+        ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+        let names: Vec<&str> = seen.iter().map(|&(name, _)| name).collect();
+        assert_eq!(names, ["source", "timer"]);
+        assert!(
+            seen[1].1 >= seen[0].1,
+            "the timer got a time from before the poll returned"
+        );
+    });
+}
+
+/// What runs before the poll (the before-sleep hook) asks for the time,
+/// then the poll sleeps until another thread writes: the handler of that
+/// write gets a time read after the poll returned, not the hook's. (The
+/// hook's own time is its turn's, not the last turn's: before the clock
+/// was read lazily it was the time of the previous turn, or of the loop's
+/// creation.)
+#[test]
+fn the_time_read_before_the_poll_is_not_the_time_after_it() {
+    each_backend(|mut ev: EventLoop<Vec<(&'static str, Instant)>>| {
+        ev.before_sleep(|cx| {
+            cx.data.push(("hook", cx.now()));
+            Ok(())
+        });
+        let (tx, rx) = pipe::new().unwrap();
+        ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _| {
+            read_all(rx)?;
+            cx.data.push(("source", cx.now()));
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(5)); // the loop is older
+        let began = Instant::now();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            let wrote = Instant::now();
+            (&tx).write_all(b"x").unwrap();
+            (wrote, tx)
+        });
+        let mut seen = Vec::new();
+        ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+        let (wrote, _tx) = writer.join().unwrap();
+        let names: Vec<&str> = seen.iter().map(|&(name, _)| name).collect();
+        assert_eq!(names, ["hook", "source"]);
+        assert!(seen[0].1 >= began, "the hook got an earlier turn's time");
+        assert!(
+            seen[1].1 >= wrote,
+            "the handler got a time from before the poll returned"
+        );
+    });
+}
+
+/// A turn whose poll sleeps until a timer's deadline (nothing else to
+/// wake it) fires that timer itself: `run_once` does not return with it
+/// still pending.
+#[test]
+fn a_turn_that_sleeps_until_a_timer_fires_it() {
+    each_backend(|mut ev: EventLoop<u32>| {
+        ev.insert_timer(Timer::after(Duration::from_millis(5)), |cx| {
+            *cx.data += 1;
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        let mut fired = 0;
+        ev.run_once(&mut fired, None).unwrap();
+        assert_eq!(fired, 1);
+    });
+}
+
+/// A timer that comes due while a turn handles events (here: a handler
+/// that takes longer than the timer's delay) fires in that turn if a
+/// handler read the time after the poll, and otherwise by the next turn,
+/// whose poll does not wait: the deadline has passed.
+#[test]
+fn a_timer_due_during_the_events_fires_by_the_next_turn_without_waiting() {
+    for ask in [false, true] {
+        each_backend(|mut ev: EventLoop<Vec<&'static str>>| {
+            let (mut tx, rx) = pipe::new().unwrap();
+            ev.insert(
+                rx,
+                Interest::READABLE,
+                move |cx, rx: &mut pipe::Receiver, _| {
+                    read_all(rx)?;
+                    std::thread::sleep(Duration::from_millis(20));
+                    if ask {
+                        let _ = cx.now();
+                    }
+                    cx.data.push("source");
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+            let delay = Duration::from_millis(5);
+            let inserted = Instant::now();
+            ev.insert_timer(Timer::after(delay), move |cx| {
+                assert!(cx.now() >= inserted + delay, "fired early");
+                cx.data.push("timer");
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+            tx.write_all(b"x").unwrap();
+            let mut seen = Vec::new();
+            ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+            if ask {
+                assert_eq!(seen, ["source", "timer"], "the turn knew the time");
+            }
+            if seen.len() == 2 {
+                return; // (firing it in the first turn is right too)
+            }
+            let began = Instant::now();
+            ev.run_once(&mut seen, Some(PATIENCE)).unwrap();
+            assert_eq!(seen, ["source", "timer"]);
+            assert!(
+                began.elapsed() < PATIENCE / 2,
+                "the second turn waited for its poll's timeout"
+            );
+        });
+    }
 }
 
 #[test]

@@ -90,10 +90,20 @@ impl<'a, T> Cx<'a, T> {
         self.inner.stop = true;
     }
 
-    /// The time this turn's dispatch started: read once, when the poll
-    /// returned, and the instant timers are compared with.
+    /// The time of this turn: the same instant for every handler that asks
+    /// after the turn's poll returned (for I/O events, timers, remote
+    /// work), read from the clock when one first asks or when the loop
+    /// needs it to fire timers. So it is never earlier than the poll's
+    /// return, nor later than the call; a timer's handler always gets one at
+    /// or after its deadline, as the timers are compared with it. A turn in
+    /// which nothing needs it reads no clock for it.
+    ///
+    /// Handlers that run before the poll (the
+    /// [before-sleep hook](super::EventLoop::before_sleep), and work a
+    /// handler's error left for the next turn) get a time read before it,
+    /// not the one the handlers after it see.
     pub fn now(&self) -> Instant {
-        self.inner.now
+        self.inner.clock.now()
     }
 
     /// A handle for other threads (see [`Remote`]).
@@ -106,7 +116,7 @@ impl<T> std::fmt::Debug for Cx<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cx")
             .field("key", &self.key)
-            .field("now", &self.inner.now)
+            .field("now", &self.inner.clock.if_read())
             .finish_non_exhaustive()
     }
 }

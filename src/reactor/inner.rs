@@ -16,11 +16,12 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use slab::Slab;
 
 use super::child::{ChildEntry, ChildWatch};
+use super::clock::{TurnClock, cut};
 use super::key::{self, Key, Part};
 use super::remote::{Job, Shared};
 use super::timers::{Scheduled, Timer, TimerQueue, next_deadline};
@@ -133,7 +134,8 @@ pub(super) struct Inner<T> {
     /// Work for the start of the next turn.
     pub(super) redo: Vec<Redo>,
     pub(super) stop: bool,
-    pub(super) now: Instant,
+    /// The turn's time, read when something needs it.
+    pub(super) clock: TurnClock,
     pub(super) remote: Arc<Shared<T>>,
     remote_batch: VecDeque<Job<T>>,
     pub(super) children: ChildWatch,
@@ -156,7 +158,7 @@ impl<T> Inner<T> {
             events_kept: false,
             redo: Vec::new(),
             stop: false,
-            now: Instant::now(),
+            clock: TurnClock::default(),
             remote,
             remote_batch: VecDeque::new(),
             children: ChildWatch::default(),
@@ -305,6 +307,7 @@ impl<T> Inner<T> {
 
     pub(super) fn begin_turn(&mut self) {
         self.in_turn = true;
+        self.clock.begin_turn();
     }
 
     #[inline]
@@ -359,18 +362,43 @@ impl<T> Inner<T> {
     /// How long the poll may wait: the caller's timeout, cut to the nearest
     /// timer's deadline.
     #[inline]
-    pub(super) fn poll_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+    pub(super) fn poll_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
         match self.timers.peek() {
-            Some(nearest) => cut_to(nearest.deadline, timeout),
+            Some(nearest) => cut(timeout, nearest.deadline, self.clock.read_now()),
             None => timeout,
         }
     }
 
     /// Dispatches one event to the entry its token names, if that entry is
-    /// still there.
+    /// still there. A source's event, the common case, is handled here,
+    /// inline in the turn's loop; the rest goes to `dispatch_other`.
+    #[inline]
     pub(super) fn dispatch(&mut self, data: &mut T, event: &Event) -> io::Result<()> {
-        let token = event.token();
         log::trace!("pipeloop::reactor: event {event:?}");
+        if let Some((index, Part::Main)) = key::parse(event.token()) {
+            if let Some(Entry {
+                serial,
+                kind: Kind::Io(slot),
+            }) = self.entries.get_mut(index)
+            {
+                let key = Key {
+                    index,
+                    serial: *serial,
+                };
+                return match slot.take() {
+                    Some(io) => self.dispatch_io(data, key, io, event),
+                    None => Ok(()), // its handler is running
+                };
+            }
+        }
+        self.dispatch_other(data, event)
+    }
+
+    /// An event for anything but a source: a signal watcher, a child, the
+    /// loop's `SIGCHLD` or a remote's wake-up, or an entry that is gone.
+    #[inline(never)]
+    fn dispatch_other(&mut self, data: &mut T, event: &Event) -> io::Result<()> {
+        let token = event.token();
         if token == key::SIGCHLD {
             return self.children_exited(data);
         }
@@ -385,16 +413,16 @@ impl<T> Inner<T> {
             serial: entry.serial,
         };
         match &mut entry.kind {
-            Kind::Io(io) => match io.take() {
-                Some(io) => self.dispatch_io(data, key, io, event),
-                None => Ok(()),
-            },
             Kind::Signals(_) => self.dispatch_signals(data, key),
             Kind::Child(_) => self.dispatch_child(data, key, part, event.is_read_closed()),
-            Kind::Timer(_) | Kind::Vacant => Ok(()),
+            Kind::Io(_) | Kind::Timer(_) | Kind::Vacant => Ok(()),
         }
     }
 
+    /// Runs a source's handler, taken out of its entry, and puts it back if
+    /// the handler keeps it and its entry is still there (one look-up);
+    /// otherwise `end_io` ends it.
+    #[inline]
     fn dispatch_io(
         &mut self,
         data: &mut T,
@@ -403,19 +431,35 @@ impl<T> Inner<T> {
         event: &Event,
     ) -> io::Result<()> {
         let result = io.dispatch(&mut Cx::new(data, self, Some(key)), event);
-        let keep = matches!(result, Ok(Flow::Continue) | Err(_));
-        if keep && self.is_current(key) {
-            self.entries[key.index].kind = Kind::Io(Some(io));
-        } else {
-            // Removed by its handler (`Flow::Remove`, or `cx.remove` of its
-            // own key): end the source here, where it is.
-            io.deregister(&self.registry);
-            if self.is_current(key) {
-                self.entries[key.index].kind = Kind::Vacant;
-                self.free(key.index);
+        if matches!(result, Ok(Flow::Continue) | Err(_)) {
+            if let Some(Entry {
+                serial,
+                kind: Kind::Io(slot),
+            }) = self.entries.get_mut(key.index)
+            {
+                if *serial == key.serial {
+                    // Empty since `dispatch` took the handler out: nothing
+                    // else puts one into an entry under this serial.
+                    debug_assert!(slot.is_none(), "a second handler for {key:?}");
+                    *slot = Some(io);
+                    return result.map(drop);
+                }
             }
         }
+        self.end_io(key, io);
         result.map(drop)
+    }
+
+    /// A source whose handler removed it (`Flow::Remove`, or `cx.remove` of
+    /// its own key, which left the entry `Vacant`): ends it here, where it
+    /// is.
+    #[inline(never)]
+    fn end_io(&mut self, key: Key, mut io: Box<dyn IoEntry<T>>) {
+        io.deregister(&self.registry);
+        if self.is_current(key) {
+            self.entries[key.index].kind = Kind::Vacant;
+            self.free(key.index);
+        }
     }
 
     pub(super) fn dispatch_signals(&mut self, data: &mut T, key: Key) -> io::Result<()> {
@@ -456,16 +500,20 @@ impl<T> Inner<T> {
         result.map(drop)
     }
 
-    /// Fires the timers that are due by `self.now`, earliest first (equal
-    /// deadlines in the order they were inserted). A timer scheduled while
-    /// they fire waits for the next turn, so a handler that inserts a timer
-    /// that is due at once cannot keep this loop going.
+    /// Fires the timers that are due by the turn's time, earliest first
+    /// (equal deadlines in the order they were inserted), if any was due by
+    /// what `TurnClock::for_timers` knows. A timer scheduled while they fire
+    /// waits for the next turn, so a handler that inserts a timer that is
+    /// due at once cannot keep this loop going.
     #[inline]
     pub(super) fn fire_timers(&mut self, data: &mut T) -> io::Result<()> {
-        match self.timers.peek() {
-            Some(top) if top.deadline <= self.now => self.fire_all_due(data),
-            _ => Ok(()),
+        let Some(top) = self.timers.peek() else {
+            return Ok(());
+        };
+        if top.deadline > self.clock.for_timers() {
+            return Ok(());
         }
+        self.fire_all_due(data)
     }
 
     fn fire_all_due(&mut self, data: &mut T) -> io::Result<()> {
@@ -482,7 +530,7 @@ impl<T> Inner<T> {
 
     fn fire_due(&mut self, data: &mut T, limit: u64) -> io::Result<()> {
         while let Some(top) = self.timers.peek() {
-            if top.deadline > self.now {
+            if top.deadline > self.clock.now() {
                 break;
             }
             self.timers.pop();
@@ -523,7 +571,7 @@ impl<T> Inner<T> {
         };
         match again {
             Some(period) => {
-                let next = next_deadline(due.deadline, period, self.now);
+                let next = next_deadline(due.deadline, period, self.clock.now());
                 let scheduled = self.timers.schedule(next, key.index);
                 if let Kind::Timer(timer) = &mut self.entries[key.index].kind {
                     timer.handler = Some(handler);
@@ -553,13 +601,6 @@ impl<T> Inner<T> {
         }
         self.remote_batch = batch;
     }
-}
-
-/// `timeout` cut to the time left until `deadline`: the clock is read only
-/// when there is a timer.
-fn cut_to(deadline: Instant, timeout: Option<Duration>) -> Option<Duration> {
-    let until = deadline.saturating_duration_since(Instant::now());
-    Some(timeout.map_or(until, |t| t.min(until)))
 }
 
 /// Whether `scheduled` is its timer's live entry: what an entry taken out of

@@ -51,23 +51,32 @@
 //! repeats it. A turn:
 //!
 //! 1. **Computes the timeout**: the caller's, cut to the nearest timer's
-//!    deadline, so that the poll wakes in time for it.
+//!    deadline (for which the clock is read), so that the poll wakes in time
+//!    for it. A timer a second or more away is waited for in whole
+//!    milliseconds, rounded down, which takes the cheaper `epoll_wait` /
+//!    `poll` (the kernel's slack on such a wait is a millisecond or more
+//!    anyway); if the poll wakes before the deadline, the next turn sleeps
+//!    the rest to the nanosecond.
 //! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
 //!    the last chance to do work before the thread sleeps.
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
 //!    timeout. `EINTR` (a signal arrived) ends the wait early with no
 //!    events; the turn goes on.
-//! 4. **Reads the clock** once: [`Cx::now`] for every handler of the turn,
-//!    and the instant timers are compared with.
-//! 5. **Dispatches I/O**: each event's token names an entry (slab index and
+//! 4. **Dispatches I/O**: each event's token names an entry (slab index and
 //!    part); an entry removed meanwhile gets nothing. A source's handler gets
 //!    its source back, mutably, with the event; a signal watcher's runs once
 //!    per pending signal; a child's gets its output, chunk by chunk, and
 //!    its exit last.
-//! 6. **Fires due timers**, earliest deadline first, equal deadlines in the
+//! 5. **Fires due timers**, earliest deadline first, equal deadlines in the
 //!    order inserted; never early. A repeating timer is rescheduled on its
-//!    previous deadline plus its period.
-//! 7. **Runs remote work**: the closures [`Remote::send`] queued, in the
+//!    previous deadline plus its period. After a poll that brought nothing
+//!    (its timeout passed) the clock is read and the timers due by then
+//!    fire. After a poll that brought events the clock is read again only
+//!    if a timer was due already by the time read in step 1 (or a handler
+//!    has read it, [`Cx::now`]): a timer that came due while the poll
+//!    waited for events fires in the next turn, whose poll does not wait,
+//!    and a turn with events reads the clock once.
+//! 6. **Runs remote work**: the closures [`Remote::send`] queued, in the
 //!    order sent.
 //!
 //! Handlers may insert and remove anything during a turn. A handler's error
@@ -78,6 +87,7 @@
 //! [`describe`](EventLoop::describe) prints what it holds.
 
 mod child;
+mod clock;
 mod cx;
 mod describe;
 mod inner;
@@ -89,7 +99,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use child::{CHILD_WATCH_ENV, ChildEvent};
 pub use cx::Cx;
@@ -323,14 +333,12 @@ impl<T> EventLoop<T> {
             None => {
                 if !self.inner.redo.is_empty() {
                     // What handler errors left: no event comes back for it.
-                    self.inner.now = Instant::now();
                     self.inner.run_redo(data)?;
                 }
                 self.wait(data, timeout)?;
                 0
             }
         };
-        self.inner.now = Instant::now();
         for (i, event) in self.events.iter().enumerate().skip(first) {
             let result = self.inner.dispatch(data, event);
             if result.is_err() || self.inner.stop {
@@ -362,7 +370,10 @@ impl<T> EventLoop<T> {
             // Queued work does not wait for its wake-up.
             timeout = Some(Duration::ZERO);
         }
-        match self.poll.poll(&mut self.events, timeout) {
+        let polled = self.poll.poll(&mut self.events, timeout);
+        // (`poll` empties `events` first, so an error leaves none.)
+        self.inner.clock.poll_returned(!self.events.is_empty());
+        match polled {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 self.events.clear();
