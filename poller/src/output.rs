@@ -207,9 +207,10 @@ impl Lines {
     }
 
     /// Adds `bytes` (no newline among them) to the unfinished line,
-    /// printing it each time it reaches MAX_LINE.
+    /// printing MAX_LINE bytes of it each time more than that is held: a
+    /// line of exactly MAX_LINE bytes waits for its newline like any other.
     fn hold(&mut self, sink: &mut Sink, stamp: &[u8], mut bytes: &[u8]) {
-        while self.partial.len() + bytes.len() >= MAX_LINE {
+        while self.partial.len() + bytes.len() > MAX_LINE {
             let (now, later) = bytes.split_at(MAX_LINE - self.partial.len());
             self.partial.extend_from_slice(now);
             self.finish(sink, stamp);
@@ -362,6 +363,23 @@ mod tests {
                 0
             ]
         );
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_not_split() {
+        // Its newline in the next read, as a 65,537-byte write arrives.
+        let (mut out, mut exact) = (sink(), lines());
+        exact.push(&mut out, b"", &vec![b'x'; MAX_LINE]);
+        exact.push(&mut out, b"", b"\nnext\n");
+        let text = out.buf.split(|&b| b == b'\n').map(<[u8]>::len).collect::<Vec<_>>();
+        let p = "web   | ".len();
+        assert_eq!(text, [p + MAX_LINE, p + 4, 0]);
+        // One byte more is split: MAX_LINE, then 1.
+        let (mut sink, mut more) = (super::tests::sink(), super::tests::lines());
+        more.push(&mut sink, b"", &vec![b'x'; MAX_LINE + 1]);
+        more.push(&mut sink, b"", b"\n");
+        let text = sink.buf.split(|&b| b == b'\n').map(<[u8]>::len).collect::<Vec<_>>();
+        assert_eq!(text, [p + MAX_LINE, p + 1, 0]);
     }
 
     #[test]
