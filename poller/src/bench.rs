@@ -32,60 +32,75 @@ pub fn run(args: &BenchArgs) -> i32 {
     crate::trace::init(false); // RUST_LOG, if set
     crate::raise_fd_limit();
     let backends = match args.backend {
-        Some(backend) => vec![backend.backend()],
+        Some(backend) => {
+            // Refused before anything is printed, as `run` refuses it.
+            drop(crate::new_loop::<()>(&crate::cli::Common {
+                trace: false,
+                backend: Some(backend),
+            }));
+            vec![backend.backend()]
+        }
         None => available_backends(),
     };
+    match measure_all(args, &backends, &mut io::stdout().lock()) {
+        Ok(()) => 0,
+        // A reader that went away (`| head`): stop quietly, as SIGPIPE would.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 128 + libc::SIGPIPE,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "poller: bench: {e}");
+            1
+        }
+    }
+}
+
+/// Measures every row, printing each as it comes, then draws the chart.
+fn measure_all(args: &BenchArgs, backends: &[Backend], out: &mut impl Write) -> io::Result<()> {
     let sizes = sizes_that_fit();
-    println!(
+    writeln!(
+        out,
         "one-pipe ping-pong through EventLoop handlers, with N more pipes registered and idle\n\
          (ns per event: median of {} runs; x N=1: how the cost grows with N)\n",
         runs(args.quick)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:<8} {:>7} {:>12} {:>9}",
         "backend", "N", "ns/event", "x N=1"
-    );
-    let mut rows = Vec::new();
-    for &backend in &backends {
+    )?;
+    let mut rows: Vec<Row> = Vec::new();
+    for &backend in backends {
         for &idle in &sizes {
-            match measure(backend, idle, args.quick) {
-                Ok(ns) => {
-                    let first = rows
-                        .iter()
-                        .find(|r: &&Row| r.backend == backend)
-                        .map_or(ns, |r| r.ns_per_event);
-                    println!(
-                        "{:<8} {idle:>7} {ns:>12.0} {:>9.2}",
-                        backend.to_string(),
-                        ns / first
-                    );
-                    rows.push(Row {
-                        backend,
-                        idle,
-                        ns_per_event: ns,
-                    });
-                }
-                Err(e) => {
-                    eprintln!("poller: bench: {backend} with {idle} pipes: {e}");
-                    return 1;
-                }
-            }
+            let ns = measure(backend, idle, args.quick).map_err(|e| {
+                io::Error::new(e.kind(), format!("{backend} with {idle} pipes: {e}"))
+            })?;
+            let first = rows.iter().find(|r| r.backend == backend);
+            let growth = ns / first.map_or(ns, |r| r.ns_per_event);
+            writeln!(
+                out,
+                "{:<8} {idle:>7} {ns:>12.0} {growth:>9.2}",
+                backend.to_string()
+            )?;
+            rows.push(Row {
+                backend,
+                idle,
+                ns_per_event: ns,
+            });
         }
     }
     if sizes.last() != SIZES.last() {
-        println!(
-            "\n(the open-file limit allows {} idle pipes at most here: 2 fds each)",
-            sizes.last().copied().unwrap_or(0)
-        );
+        let most = sizes.last().copied().unwrap_or(0);
+        writeln!(
+            out,
+            "\n(the open-file limit allows {most} idle pipes at most here: 2 fds each)"
+        )?;
     }
     if let Some(path) = &args.plot {
-        if let Err(e) = std::fs::write(path, plot(&rows)) {
-            eprintln!("poller: bench: cannot write {}: {e}", path.display());
-            return 1;
-        }
-        println!("\nwrote {}", path.display());
+        std::fs::write(path, plot(&rows)).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+        })?;
+        writeln!(out, "\nwrote {}", path.display())?;
     }
-    0
+    Ok(())
 }
 
 /// The backends this system has, the kernel's own first.

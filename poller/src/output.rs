@@ -371,14 +371,22 @@ mod tests {
         let (mut out, mut exact) = (sink(), lines());
         exact.push(&mut out, b"", &vec![b'x'; MAX_LINE]);
         exact.push(&mut out, b"", b"\nnext\n");
-        let text = out.buf.split(|&b| b == b'\n').map(<[u8]>::len).collect::<Vec<_>>();
+        let text = out
+            .buf
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>();
         let p = "web   | ".len();
         assert_eq!(text, [p + MAX_LINE, p + 4, 0]);
         // One byte more is split: MAX_LINE, then 1.
         let (mut sink, mut more) = (super::tests::sink(), super::tests::lines());
         more.push(&mut sink, b"", &vec![b'x'; MAX_LINE + 1]);
         more.push(&mut sink, b"", b"\n");
-        let text = sink.buf.split(|&b| b == b'\n').map(<[u8]>::len).collect::<Vec<_>>();
+        let text = sink
+            .buf
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>();
         assert_eq!(text, [p + MAX_LINE, p + 1, 0]);
     }
 

@@ -17,7 +17,7 @@
 //! signal for a command reaches what it started too.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +43,10 @@ pub struct Config {
     pub color_err: bool,
     pub timestamps: bool,
 }
+
+/// How long after SIGKILL the commands whose pipes are still open are given
+/// up (see `kill_now`).
+const ABANDON_AFTER: Duration = Duration::from_millis(200);
 
 /// The first backoff before a restart; each next one doubles, up to
 /// [`BACKOFF_MAX`].
@@ -71,6 +75,7 @@ enum Shutdown {
 enum State {
     Queued,
     Running {
+        key: Key,
         pid: u32,
         since: Instant,
     },
@@ -111,6 +116,8 @@ pub struct Supervisor {
     shutdown: Option<Shutdown>,
     timeout: Option<Key>,
     kill_timer: Option<Key>,
+    /// SIGINT, SIGTERM, SIGHUP and SIGQUIT received: the second kills.
+    user_signals: u32,
     stdout: Sink,
     stderr: Sink,
     /// The local time of the chunk being printed (`--timestamps`).
@@ -150,6 +157,7 @@ impl Supervisor {
             shutdown: None,
             timeout: None,
             kill_timer: None,
+            user_signals: 0,
             stamp: Vec::new(),
         }
     }
@@ -162,11 +170,6 @@ impl Supervisor {
             Some(Shutdown::Output(status)) => status,
             Some(Shutdown::FailFast) | None => self.first_failure.unwrap_or(0),
         }
-    }
-
-    /// Kills what is still running: for a loop that ended with an error.
-    pub fn kill_all(&self) {
-        self.signal_all(libc::SIGKILL);
     }
 
     /// One line per command on stderr: name, status, restarts, wall time,
@@ -194,16 +197,37 @@ impl Supervisor {
         self.say(&text);
     }
 
-    /// poller's own message on stderr, between whole lines of output.
+    /// poller's own message on stderr, between whole lines of output. A
+    /// stderr that cannot be written loses it (the commands' stderr lines
+    /// going there start the shutdown; see `output_failed`).
     fn say(&mut self, text: &str) {
         let _ = self.stderr.flush();
-        eprint!("{text}");
+        let _ = io::stderr().write_all(text.as_bytes());
     }
 
+    /// Sends `signal` to every running command's process group, and
+    /// SIGCONT after it, as timeout(1) does: a stopped command acts on it
+    /// at once.
     fn signal_all(&self, signal: libc::c_int) {
         for task in &self.tasks {
             if let State::Running { pid, .. } = task.state {
                 kill_group(pid, signal);
+                if signal != libc::SIGKILL {
+                    kill_group(pid, libc::SIGCONT);
+                }
+            }
+        }
+    }
+}
+
+/// No command outlives poller, whichever way `run` ends (a loop error, a
+/// panic unwinding through it): what still runs when the supervisor goes
+/// is killed, process group and all. After a normal end nothing runs.
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            if let State::Running { pid, .. } = task.state {
+                kill_group(pid, libc::SIGKILL);
             }
         }
     }
@@ -214,7 +238,7 @@ impl Supervisor {
 pub fn run(mut ev: EventLoop<Supervisor>, config: Config) -> io::Result<i32> {
     let timeout = config.timeout;
     let mut sup = Supervisor::new(config);
-    ev.insert_signals(&[libc::SIGINT, libc::SIGTERM], on_signal)?;
+    ev.insert_signals(&STOP_SIGNALS, on_signal)?;
     ev.insert_timer(Timer::after(Duration::ZERO), |cx| {
         fill_slots(cx);
         Ok(Flow::Continue)
@@ -230,9 +254,8 @@ pub fn run(mut ev: EventLoop<Supervisor>, config: Config) -> io::Result<i32> {
     let result = ev.run(&mut sup);
     if let Err(e) = &result {
         sup.say(&format!("poller: the event loop failed: {e}\n"));
-        sup.kill_all();
     }
-    drop(ev); // kills and reaps any child still in it
+    drop(ev); // kills and reaps any command still in it (not its group)
     sup.print_summary();
     result.map(|()| sup.exit_status())
 }
@@ -255,6 +278,7 @@ fn start(cx: &mut Cx<'_, Supervisor>, i: usize) {
     let mut command = Command::new("sh");
     command
         .arg("-c")
+        .arg("--") // a command starting with `-` is a command, not an option
         .arg(&cx.data.tasks[i].job.command)
         .stdin(Stdio::null())
         .process_group(0);
@@ -263,7 +287,7 @@ fn start(cx: &mut Cx<'_, Supervisor>, i: usize) {
             let pid = cx.pid(key).unwrap_or(0);
             let since = cx.now();
             log::info!(target: "poller", "poller: started {} as pid {pid}", cx.data.tasks[i].job.name);
-            cx.data.tasks[i].state = State::Running { pid, since };
+            cx.data.tasks[i].state = State::Running { key, pid, since };
         }
         Err(e) => {
             let name = cx.data.tasks[i].job.name.clone();
@@ -400,15 +424,44 @@ fn begin_shutdown(cx: &mut Cx<'_, Supervisor>, why: Shutdown, signal: libc::c_in
     let kill = cx.insert_timer(Timer::after(kill_after), |cx| {
         log::info!(target: "poller", "poller: --kill-after passed: SIGKILL to what is left");
         cx.data.kill_timer = None;
-        cx.data.signal_all(libc::SIGKILL);
+        kill_now(cx);
         Ok(Flow::Continue)
     });
     // Without the timer, kill now rather than wait without bound.
     match kill {
         Ok(key) => cx.data.kill_timer = Some(key),
-        Err(_) => cx.data.signal_all(libc::SIGKILL),
+        Err(_) => kill_now(cx),
     }
     stop_when_done(cx);
+}
+
+/// SIGKILL to every running command's group; then, after [`ABANDON_AFTER`]
+/// (time for the pipes of what died to drain), the commands whose pipes are
+/// still open are given up: their entries removed, their status 137. That
+/// ends the run even when a process that left the command's group (`setsid`,
+/// a daemon) keeps its stdout open.
+fn kill_now(cx: &mut Cx<'_, Supervisor>) {
+    cx.data.signal_all(libc::SIGKILL);
+    let abandoned = cx.insert_timer(Timer::after(ABANDON_AFTER), |cx| {
+        abandon_running(cx);
+        Ok(Flow::Continue)
+    });
+    if abandoned.is_err() {
+        abandon_running(cx);
+    }
+}
+
+fn abandon_running(cx: &mut Cx<'_, Supervisor>) {
+    for i in 0..cx.data.tasks.len() {
+        if let State::Running { key, since, .. } = cx.data.tasks[i].state {
+            let name = &cx.data.tasks[i].job.name;
+            log::info!(target: "poller", "poller: {name}: its pipes are still open; giving it up");
+            cx.remove(key); // kills and reaps its `sh`, closes the pipes
+            let now = cx.now();
+            cx.data.tasks[i].wall += now.saturating_duration_since(since);
+            done(cx, i, 128 + libc::SIGKILL);
+        }
+    }
 }
 
 /// Commands waiting to restart are done, with the status they last had.
@@ -422,14 +475,25 @@ fn cancel_restarts(cx: &mut Cx<'_, Supervisor>) {
     }
 }
 
+/// The signals that stop poller: each is forwarded to the commands, and
+/// poller exits 128 + N. SIGHUP is among them because the commands, in
+/// process groups of their own, do not get a terminal's hang-up themselves.
+const STOP_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
 fn on_signal(cx: &mut Cx<'_, Supervisor>, signal: libc::c_int) -> io::Result<Flow> {
     let name = pipeloop::signal::name(signal).unwrap_or("a signal");
-    if cx.data.shutdown.is_none() {
+    cx.data.user_signals += 1;
+    if cx.data.user_signals > 1 {
+        log::info!(target: "poller", "poller: {name}, a second stop signal: SIGKILL to every command");
+        kill_now(cx);
+    } else if cx.data.shutdown.is_none() {
         log::info!(target: "poller", "poller: {name}: forwarding it to every command");
         begin_shutdown(cx, Shutdown::Signal(signal), signal);
     } else {
-        log::info!(target: "poller", "poller: {name} again: SIGKILL to every command");
-        cx.data.signal_all(libc::SIGKILL);
+        // Stopping already (a timeout, --fail-fast): the exit status stays
+        // that reason's; the signal still reaches the commands.
+        log::info!(target: "poller", "poller: {name} while stopping: forwarding it");
+        cx.data.signal_all(signal);
     }
     Ok(Flow::Continue)
 }

@@ -90,12 +90,22 @@ fn unreadable_or_malformed_procfiles() {
         "cannot read",
     );
     let bad = dir.path("Procfile");
-    std::fs::write(&bad, "web: echo ok\nthis line has no colon\n").unwrap();
+    // The good line would leave a file behind if it were started.
+    let marker = dir.path("started");
+    let good = format!("web: touch {}\nthis line has no colon\n", marker.display());
+    std::fs::write(&bad, good).unwrap();
     refused(&["run", "--procfile", bad.to_str().unwrap()], "line 2");
+    assert!(!marker.exists(), "the good line was started");
     refused(
         &["run", "--procfile", bad.to_str().unwrap(), "{touch}"],
         "cannot be used with",
     );
+}
+
+#[test]
+fn bench_on_a_backend_this_system_lacks() {
+    let missing = if cfg!(target_os = "linux") { "kqueue" } else { "epoll" };
+    refused(&["bench", "--backend", missing], "not available");
 }
 
 #[test]

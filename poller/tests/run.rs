@@ -171,6 +171,118 @@ fn sigint_reaches_the_commands_and_poller_exits_130() {
 }
 
 #[test]
+fn sighup_is_forwarded_too() {
+    // The commands, in groups of their own, get no hang-up from a terminal:
+    // poller passes it on.
+    let script = "trap 'echo got HUP; exit 0' HUP; echo ready; while :; do sleep 0.05; done";
+    let (child, _, rest) = start_and_wait_for_a_line(&["run", "-n", "t", script]);
+    // SAFETY: kill sends a signal to poller's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let out = finish(child);
+    assert_eq!(out.code(), 128 + libc::SIGHUP);
+    assert_eq!(rest.join().unwrap(), "t | got HUP\n");
+}
+
+#[test]
+fn a_first_sigint_during_a_timeout_is_forwarded_not_a_kill() {
+    // After the timeout's SIGTERM (ignored), one SIGINT reaches the command,
+    // which ends cleanly: no SIGKILL, and the status stays the timeout's.
+    let script = "trap '' TERM; trap 'exit 0' INT; echo ready; while :; do sleep 0.05; done";
+    let mut child = spawn(poller().args([
+        "run",
+        "--trace",
+        "--timeout",
+        "200ms",
+        "--kill-after",
+        "100s",
+        script,
+    ]));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("--timeout passed") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no timeout in the trace"
+        );
+    }
+    // SAFETY: kill sends a signal to poller's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+        all
+    });
+    let out = finish(child);
+    assert_eq!(out.code(), 124);
+    let summary = rest.join().unwrap();
+    assert!(summary.contains("exit 0 "), "{summary}");
+}
+
+#[test]
+fn a_process_that_escapes_the_group_does_not_hold_the_shutdown() {
+    // `setsid` takes the sleep out of the command's group: no signal of
+    // poller's reaches it, and it keeps the stdout pipe open.
+    let script = "setsid sh -c 'echo $$; exec sleep 60'; echo done";
+    let started = Instant::now();
+    let out = run(&[
+        "run",
+        "--timeout",
+        "200ms",
+        "--kill-after",
+        "200ms",
+        "-n",
+        "s",
+        script,
+    ]);
+    assert_eq!(out.code(), 124);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited for the escaped sleep"
+    );
+    assert!(out.stderr().contains("exit 137"), "{}", out.stderr());
+    let pid: i32 = out
+        .stdout()
+        .split('|')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill sends a signal to the escaped sleep, ours to end.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+#[test]
+fn a_closed_stderr_stops_poller_without_a_panic() {
+    let mut child = poller()
+        .args([
+            "run",
+            "echo x >&2; sleep 0.2; echo y >&2",
+            "echo $$; exec sleep 1000",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader goes away
+    let started = Instant::now();
+    let out = finish(child);
+    assert_eq!(out.code(), 128 + libc::SIGPIPE, "not a panic (101)");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the sleep was stopped"
+    );
+}
+
+#[test]
+fn a_command_starting_with_a_dash_is_a_command() {
+    let out = run(&["run", "-q", "-n", "d", "--", "-x"]);
+    assert_eq!(out.code(), 127, "sh looked for a command named -x");
+}
+
+#[test]
 fn a_second_sigint_kills_at_once() {
     let script = "trap '' INT TERM; echo ready; while :; do sleep 0.05; done";
     let started = Instant::now();
@@ -191,8 +303,13 @@ fn a_second_sigint_kills_at_once() {
 
 #[test]
 fn timeout_exits_124_and_leaves_no_child() {
-    let out = run(&["run", "--timeout", "300ms", "echo $$; exec sleep 60"]);
+    let started = Instant::now();
+    let out = run(&["run", "--timeout", "300ms", "echo $$; exec sleep 1000"]);
     assert_eq!(out.code(), 124);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the sleep was stopped"
+    );
     let pid: i32 = out
         .stdout()
         .split('|')
@@ -209,8 +326,15 @@ fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
     // The shell ignores TERM; its sleeps do not, so the loop goes on until
     // SIGKILL.
     let script = "trap '' TERM; echo $$; while :; do sleep 0.05; done";
+    let started = Instant::now();
     let out = run(&["run", "--timeout", "200ms", "--kill-after", "300ms", script]);
     assert_eq!(out.code(), 124);
+    // Well before the default --kill-after of 5 s would have come.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(out.stderr().contains("exit 137"), "{}", out.stderr());
     let pid: i32 = out
         .stdout()
@@ -225,7 +349,9 @@ fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
 
 #[test]
 fn two_hundred_commands_at_once() {
-    let commands: Vec<String> = (0..200).map(|i| format!("echo {i}")).collect();
+    // Each waits a second, so all 200 (600 fds of pipes and pidfds) are
+    // there together.
+    let commands: Vec<String> = (0..200).map(|i| format!("sleep 1; echo {i}")).collect();
     let mut args = vec!["run", "-q"];
     args.extend(commands.iter().map(String::as_str));
     let out = run(&args);
