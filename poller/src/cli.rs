@@ -26,7 +26,7 @@ pub enum Command {
     /// command's name.
     Run(RunArgs),
     /// Start a few children, a timer, a message from another thread and a
-    /// signal, and explain what the loop does with each (a few seconds).
+    /// signal, and explain what the loop does with each (about two seconds).
     Demo(DemoArgs),
     /// Compare this machine's backends on one-pipe ping-pong and on N
     /// registered pipes.

@@ -19,7 +19,7 @@ use pipeloop::reactor::{ChildEvent, Cx, EventLoop, Flow, Key, Timer};
 use crate::cli::Common;
 
 /// How often the phase-2 timer ticks.
-const TICK: Duration = Duration::from_millis(250);
+const TICK: Duration = Duration::from_millis(500);
 
 /// What the demo's handlers share.
 struct Demo {
