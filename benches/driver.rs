@@ -1,11 +1,13 @@
-//! The benchmark's driver: arguments, calibration, the tables. Linux only
-//! (the raw baselines use epoll and eventfd directly); see pingpong.rs.
+//! The benchmark's driver: arguments, the cases and their tables (stats.rs
+//! measures the rows). Linux only (the raw baselines use epoll and eventfd
+//! directly); see pingpong.rs.
 
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::competitors::{Active, PipeLib, WakerLib, with_mio, with_polling};
+use crate::stats::{Plan, Runner, Timing, find, machine, measure, ratio};
 
 const CASES: [&str; 5] = [
     "pingpong",
@@ -23,11 +25,7 @@ struct Args {
     only: Vec<String>,
     libs: Vec<String>,
     idle_n: Vec<usize>,
-    /// Fixed number of timed rounds; `None` calibrates to `target`.
-    rounds: Option<u64>,
-    reps: usize,
-    target: Duration,
-    warmup: Option<u64>,
+    plan: Plan,
 }
 
 const USAGE: &str = "usage: pingpong [--quick] [--only pingpong,pingpong-timeout,idle,idle-fixed,waker] [--lib NAME,..] \
@@ -38,10 +36,12 @@ fn parse_args() -> Result<Option<Args>, String> {
         only: Vec::new(),
         libs: Vec::new(),
         idle_n: IDLE_N.to_vec(),
-        rounds: None,
-        reps: 11,
-        target: Duration::from_millis(50),
-        warmup: None,
+        plan: Plan {
+            rounds: None,
+            warmup: None,
+            target: Duration::from_millis(50),
+            reps: 11,
+        },
     };
     let mut reps = None;
     let mut it = std::env::args().skip(1);
@@ -53,7 +53,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             // `cargo bench` passes `--bench` to harness = false binaries.
             "--bench" => {}
             "--quick" => {
-                args.target = Duration::from_millis(2);
+                args.plan.target = Duration::from_millis(2);
                 reps = reps.or(Some(3));
             }
             "--only" => args.only.extend(list(value()?)),
@@ -64,10 +64,10 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .map(|v| number(v).map(|n| n as usize))
                     .collect::<Result<_, _>>()?
             }
-            "--rounds" => args.rounds = Some(number(value()?)?),
+            "--rounds" => args.plan.rounds = Some(number(value()?)?),
             "--reps" => reps = Some(number(value()?)? as usize),
-            "--target-ms" => args.target = Duration::from_millis(number(value()?)?),
-            "--warmup" => args.warmup = Some(number(value()?)?),
+            "--target-ms" => args.plan.target = Duration::from_millis(number(value()?)?),
+            "--warmup" => args.plan.warmup = Some(number(value()?)?),
             "--list" => {
                 println!("cases: {}", CASES.join(", "));
                 let pipes: Vec<_> = PipeLib::ALL.iter().map(|l| l.name()).collect();
@@ -95,8 +95,9 @@ fn parse_args() -> Result<Option<Args>, String> {
             return Err(format!("unknown library {lib:?} (see --list)"));
         }
     }
-    args.reps = reps.unwrap_or(if args.rounds.is_some() { 1 } else { args.reps });
-    if args.reps == 0 || args.idle_n.contains(&0) || args.rounds == Some(0) {
+    let plan = &mut args.plan;
+    plan.reps = reps.unwrap_or(if plan.rounds.is_some() { 1 } else { plan.reps });
+    if plan.reps == 0 || args.idle_n.contains(&0) || plan.rounds == Some(0) {
         return Err("--reps, --n and --rounds must be at least 1".into());
     }
     Ok(Some(args))
@@ -154,110 +155,8 @@ fn raise_fd_limit(wanted_pipes: usize) -> io::Result<(usize, String)> {
     Ok((fit, note))
 }
 
-fn machine() -> String {
-    // SAFETY: utsname is plain data; uname fills it.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid utsname to fill.
-    let kernel = if unsafe { libc::uname(&mut uts) } == 0 {
-        let field = |f: &[libc::c_char]| {
-            let bytes: Vec<u8> = f
-                .iter()
-                .take_while(|&&c| c != 0)
-                .map(|&c| c as u8)
-                .collect();
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        format!(
-            "{} {} {}",
-            field(&uts.sysname),
-            field(&uts.release),
-            field(&uts.machine)
-        )
-    } else {
-        "unknown kernel".into()
-    };
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{kernel}, {cpus} CPU(s) available")
-}
-
-/// Timing of one library in one case: ns per operation, one per repetition.
-struct Timing {
-    name: &'static str,
-    idiom: &'static str,
-    ns: Vec<f64>,
-}
-
-impl Timing {
-    fn median(&self) -> f64 {
-        crate::stats::median(&self.ns)
-    }
-
-    fn min(&self) -> f64 {
-        crate::stats::min(&self.ns)
-    }
-
-    fn max(&self) -> f64 {
-        crate::stats::max(&self.ns)
-    }
-}
-
-type RunFn<'a> = Box<dyn Fn(u64, u64) -> io::Result<Duration> + 'a>;
-
-/// Calibrates each runner to the target time (unless `--rounds`), then runs
-/// `reps` repetitions, interleaving the libraries so that drift on a busy
-/// machine hits them all alike.
-fn measure(
-    args: &Args,
-    runners: Vec<(&'static str, &'static str, RunFn<'_>)>,
-) -> io::Result<Vec<Timing>> {
-    let mut plans = Vec::new();
-    for (name, _, run) in &runners {
-        let (rounds, warmup) = match args.rounds {
-            Some(rounds) => (rounds, args.warmup.unwrap_or(1_000)),
-            None => {
-                let probe = 200;
-                let took = run(50, probe)?;
-                let per = took.as_secs_f64() / probe as f64;
-                let rounds = (args.target.as_secs_f64() / per.max(1e-9)) as u64;
-                let rounds = rounds.clamp(100, 10_000_000);
-                (rounds, args.warmup.unwrap_or((rounds / 4).min(1_000)))
-            }
-        };
-        log_progress(&format!("  {name}: {rounds} rounds x {} reps", args.reps));
-        plans.push((rounds, warmup));
-    }
-    let mut timings: Vec<Timing> = runners
-        .iter()
-        .map(|(name, idiom, _)| Timing {
-            name,
-            idiom,
-            ns: Vec::new(),
-        })
-        .collect();
-    for rep in 0..args.reps {
-        for j in 0..runners.len() {
-            let i = (j + rep) % runners.len();
-            let (rounds, warmup) = plans[i];
-            let took = (runners[i].2)(warmup, rounds)?;
-            timings[i].ns.push(took.as_nanos() as f64 / rounds as f64);
-        }
-    }
-    Ok(timings)
-}
-
 fn log_progress(msg: &str) {
     eprintln!("{msg}");
-}
-
-fn find<'a>(timings: &'a [Timing], name: &str) -> Option<&'a Timing> {
-    timings.iter().find(|t| t.name == name)
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "-".into(),
-    }
 }
 
 /// The ping-pong case, every poll waiting at most `timeout`: `None` (wait
@@ -274,11 +173,13 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
     let runners = libs
         .iter()
         .map(|&lib| {
-            let run: RunFn<'_> = Box::new(move |w, r| lib.run(1, Active::Rotating, timeout, w, r));
-            (lib.name(), lib.idiom(), run)
+            Runner::new(lib.name(), move |w, r| {
+                lib.run(1, Active::Rotating, timeout, w, r)
+            })
+            .with_idiom(lib.idiom())
         })
         .collect();
-    let t = measure(args, runners)?;
+    let t = measure(&args.plan, runners)?;
     let median = |name| find(&t, name).map(Timing::median);
     let waits = match timeout {
         None => "poll without a timeout".to_owned(),
@@ -301,7 +202,7 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
             ratio(m, median("raw-epoll")),
             ratio(m, median("raw-epoll-edge")),
             ratio(m, median("raw-poll")),
-            row.idiom
+            row.idiom.unwrap_or_default()
         );
     }
     Ok(())
@@ -331,11 +232,11 @@ fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
         let runners = libs
             .iter()
             .map(|&lib| {
-                let run: RunFn<'_> = Box::new(move |w, r| lib.run(n, active, None, w, r));
-                (lib.name(), lib.idiom(), run)
+                Runner::new(lib.name(), move |w, r| lib.run(n, active, None, w, r))
+                    .with_idiom(lib.idiom())
             })
             .collect();
-        columns.push(measure(args, runners)?);
+        columns.push(measure(&args.plan, runners)?);
     }
     match active {
         Active::Rotating => println!(
@@ -411,12 +312,9 @@ fn waker(args: &Args) -> io::Result<()> {
     log_progress("waker: calibrating");
     let runners = libs
         .iter()
-        .map(|&lib| {
-            let run: RunFn<'_> = Box::new(move |w, r| lib.run(w, r));
-            (lib.name(), lib.idiom(), run)
-        })
+        .map(|&lib| Runner::new(lib.name(), move |w, r| lib.run(w, r)).with_idiom(lib.idiom()))
         .collect();
-    let t = measure(args, runners)?;
+    let t = measure(&args.plan, runners)?;
     let median = |name| find(&t, name).map(Timing::median);
     println!("\n## waker: wake() + the poll that sees it (ns per wake)\n");
     println!("| waker | median | min | max | ÷ mio | idiom |");
@@ -429,7 +327,7 @@ fn waker(args: &Args) -> io::Result<()> {
             row.min(),
             row.max(),
             ratio(Some(row.median()), median("mio")),
-            row.idiom
+            row.idiom.unwrap_or_default()
         );
     }
     println!(
@@ -455,12 +353,12 @@ fn run(args: &Args) -> io::Result<()> {
     println!("- pipeloop backends: each row names its own (Poll::with_backend)");
     println!("- mio backend: {}", with_mio::backend());
     println!("- polling backend: {}", with_polling::backend());
-    match args.rounds {
-        Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.reps),
+    match args.plan.rounds {
+        Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.plan.reps),
         None => println!(
             "- {} repetitions of ~{} ms per library, interleaved; ns per operation",
-            args.reps,
-            args.target.as_millis()
+            args.plan.reps,
+            args.plan.target.as_millis()
         ),
     }
     if args.runs("pingpong") {
