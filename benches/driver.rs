@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::competitors::{Active, PipeLib, WakerLib, with_mio, with_polling};
-use crate::stats::{Plan, Runner, Timing, find, machine, measure, ratio};
+use crate::stats::{Chosen, CommandLine, Plan, Runner, Timing, find, machine, measure, ratio};
 
 const CASES: [&str; 5] = [
     "pingpong",
@@ -22,8 +22,8 @@ const PINGPONG_TIMEOUT: Duration = Duration::from_secs(1);
 const IDLE_N: [usize; 4] = [1, 100, 1_000, 10_000];
 
 struct Args {
-    only: Vec<String>,
-    libs: Vec<String>,
+    only: Chosen,
+    libs: Chosen,
     idle_n: Vec<usize>,
     plan: Plan,
 }
@@ -31,86 +31,44 @@ struct Args {
 const USAGE: &str = "usage: pingpong [--quick] [--only pingpong,pingpong-timeout,idle,idle-fixed,waker] [--lib NAME,..] \
 [--n N,..] [--rounds R] [--reps R] [--target-ms T] [--warmup W] [--list]";
 
+fn list() {
+    println!("cases: {}", CASES.join(", "));
+    let pipes: Vec<_> = PipeLib::ALL.iter().map(|l| l.name()).collect();
+    let idle: Vec<_> = PipeLib::IDLE.iter().map(|l| l.name()).collect();
+    let wakers: Vec<_> = WakerLib::ALL.iter().map(|l| l.name()).collect();
+    println!("pingpong libraries: {}", pipes.join(", "));
+    println!("idle libraries: {}", idle.join(", "));
+    println!("waker libraries: {}", wakers.join(", "));
+}
+
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
-        only: Vec::new(),
-        libs: Vec::new(),
+        only: Chosen::default(),
+        libs: Chosen::default(),
         idle_n: IDLE_N.to_vec(),
-        plan: Plan {
-            rounds: None,
-            warmup: None,
-            target: Duration::from_millis(50),
-            reps: 11,
-        },
+        plan: Plan::default(),
     };
-    let mut reps = None;
-    let mut it = std::env::args().skip(1);
-    let list = |v: String| -> Vec<String> { v.split(',').map(str::to_owned).collect() };
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+    let mut line = CommandLine::new(USAGE, list);
+    while let Some(arg) = line.next_option()? {
         match arg.as_str() {
-            // `cargo bench` passes `--bench` to harness = false binaries.
-            "--bench" => {}
-            "--quick" => {
-                args.plan.target = Duration::from_millis(2);
-                reps = reps.or(Some(3));
-            }
-            "--only" => args.only.extend(list(value()?)),
-            "--lib" => args.libs.extend(list(value()?)),
-            "--n" => {
-                args.idle_n = list(value()?)
-                    .into_iter()
-                    .map(|v| number(v).map(|n| n as usize))
-                    .collect::<Result<_, _>>()?
-            }
-            "--rounds" => args.plan.rounds = Some(number(value()?)?),
-            "--reps" => reps = Some(number(value()?)? as usize),
-            "--target-ms" => args.plan.target = Duration::from_millis(number(value()?)?),
-            "--warmup" => args.plan.warmup = Some(number(value()?)?),
-            "--list" => {
-                println!("cases: {}", CASES.join(", "));
-                let pipes: Vec<_> = PipeLib::ALL.iter().map(|l| l.name()).collect();
-                let idle: Vec<_> = PipeLib::IDLE.iter().map(|l| l.name()).collect();
-                let wakers: Vec<_> = WakerLib::ALL.iter().map(|l| l.name()).collect();
-                println!("pingpong libraries: {}", pipes.join(", "));
-                println!("idle libraries: {}", idle.join(", "));
-                println!("waker libraries: {}", wakers.join(", "));
-                return Ok(None);
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            "--quick" => line.quick(Duration::from_millis(2)),
+            "--only" => args.only.extend(line.list(&arg)?),
+            "--lib" => args.libs.extend(line.list(&arg)?),
+            "--n" => args.idle_n = line.numbers(&arg)?,
+            other => return Err(line.unknown(other)),
         }
     }
-    for case in &args.only {
-        if !CASES.contains(&case.as_str()) {
-            return Err(format!("unknown case {case:?} (expected one of {CASES:?})"));
-        }
-    }
-    for lib in &args.libs {
-        if PipeLib::from_name(lib).is_none() && WakerLib::from_name(lib).is_none() {
-            return Err(format!("unknown library {lib:?} (see --list)"));
-        }
-    }
-    let plan = &mut args.plan;
-    plan.reps = reps.unwrap_or(if plan.rounds.is_some() { 1 } else { plan.reps });
-    if plan.reps == 0 || args.idle_n.contains(&0) || plan.rounds == Some(0) {
+    let Some(plan) = line.plan() else {
+        return Ok(None);
+    };
+    args.plan = plan;
+    args.only.check_cases(&CASES)?;
+    args.libs
+        .check_libraries(|l| PipeLib::from_name(l).is_some() || WakerLib::from_name(l).is_some())?;
+    if args.plan.reps == 0 || args.idle_n.contains(&0) || args.plan.rounds == Some(0) {
         return Err("--reps, --n and --rounds must be at least 1".into());
     }
     Ok(Some(args))
-}
-
-impl Args {
-    fn runs(&self, case: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|c| c == case)
-    }
-
-    fn wants(&self, name: &str) -> bool {
-        self.libs.is_empty() || self.libs.iter().any(|l| l == name)
-    }
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (and, if that is below
@@ -164,7 +122,7 @@ fn log_progress(msg: &str) {
 fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
     let libs: Vec<PipeLib> = PipeLib::ALL
         .into_iter()
-        .filter(|l| args.wants(l.name()))
+        .filter(|l| args.libs.includes(l.name()))
         .collect();
     if libs.is_empty() {
         return Ok(());
@@ -211,7 +169,7 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
 fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
     let libs: Vec<PipeLib> = PipeLib::IDLE
         .into_iter()
-        .filter(|l| args.wants(l.name()))
+        .filter(|l| args.libs.includes(l.name()))
         .collect();
     if libs.is_empty() {
         return Ok(());
@@ -304,7 +262,7 @@ fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
 fn waker(args: &Args) -> io::Result<()> {
     let libs: Vec<WakerLib> = WakerLib::ALL
         .into_iter()
-        .filter(|l| args.wants(l.name()))
+        .filter(|l| args.libs.includes(l.name()))
         .collect();
     if libs.is_empty() {
         return Ok(());
@@ -341,7 +299,7 @@ fn waker(args: &Args) -> io::Result<()> {
 }
 
 fn run(args: &Args) -> io::Result<()> {
-    let wanted = if args.runs("idle") || args.runs("idle-fixed") {
+    let wanted = if args.only.includes("idle") || args.only.includes("idle-fixed") {
         args.idle_n.iter().copied().max().unwrap_or(1)
     } else {
         1
@@ -353,27 +311,21 @@ fn run(args: &Args) -> io::Result<()> {
     println!("- pipeloop backends: each row names its own (Poll::with_backend)");
     println!("- mio backend: {}", with_mio::backend());
     println!("- polling backend: {}", with_polling::backend());
-    match args.plan.rounds {
-        Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.plan.reps),
-        None => println!(
-            "- {} repetitions of ~{} ms per library, interleaved; ns per operation",
-            args.plan.reps,
-            args.plan.target.as_millis()
-        ),
-    }
-    if args.runs("pingpong") {
+    let calibrated = "per library, interleaved; ns per operation";
+    println!("{}", args.plan.header(calibrated));
+    if args.only.includes("pingpong") {
         pingpong(args, None)?;
     }
-    if args.runs("pingpong-timeout") {
+    if args.only.includes("pingpong-timeout") {
         pingpong(args, Some(PINGPONG_TIMEOUT))?;
     }
-    if args.runs("idle") {
+    if args.only.includes("idle") {
         idle(args, max_pipes, Active::Rotating)?;
     }
-    if args.runs("idle-fixed") {
+    if args.only.includes("idle-fixed") {
         idle(args, max_pipes, Active::Last)?;
     }
-    if args.runs("waker") {
+    if args.only.includes("waker") {
         waker(args)?;
     }
     Ok(())

@@ -42,7 +42,7 @@
 //! Linux only (the epoll case). Elsewhere the program only says so.
 
 #[cfg(target_os = "linux")]
-#[allow(dead_code)] // Timing::mean: the reactor's
+#[allow(dead_code)] // Chosen, CommandLine::numbers, Timing::mean: the others'
 mod stats;
 
 #[cfg(target_os = "linux")]
@@ -61,7 +61,7 @@ mod bench {
     use std::process::ExitCode;
     use std::time::{Duration, Instant};
 
-    use crate::stats::{Plan, Runner, Timing, find, machine, measure, ratio};
+    use crate::stats::{CommandLine, Plan, Runner, Timing, find, machine, measure, ratio};
 
     /// The signal pipeloop watches.
     const PIPELOOP_SIGNAL: libc::c_int = libc::SIGUSR1;
@@ -248,58 +248,39 @@ mod bench {
     const USAGE: &str = "usage: signals [--quick] [--lib NAME,..] [--rounds R] [--reps R] \
 [--target-ms T] [--warmup W] [--list]";
 
+    fn list() {
+        for lib in Lib::ALL {
+            println!("{}: {}", lib.name(), lib.idiom());
+        }
+    }
+
     fn parse_args() -> Result<Option<Args>, String> {
         let mut args = Args {
             libs: Vec::new(),
-            plan: Plan {
-                rounds: None,
-                warmup: None,
-                target: Duration::from_millis(50),
-                reps: 11,
-            },
+            plan: Plan::default(),
         };
-        let mut reps = None;
-        let mut it = std::env::args().skip(1);
-        while let Some(arg) = it.next() {
-            let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-            let number = |v: String| v.parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+        let mut line = CommandLine::new(USAGE, list);
+        while let Some(arg) = line.next_option()? {
             match arg.as_str() {
-                // `cargo bench` passes `--bench` to harness = false binaries.
-                "--bench" => {}
-                "--quick" => {
-                    args.plan.target = Duration::from_millis(3);
-                    reps = reps.or(Some(3));
-                }
+                "--quick" => line.quick(Duration::from_millis(3)),
                 "--lib" => {
-                    for name in value()?.split(',') {
-                        let lib = Lib::from_name(name)
+                    for name in line.list(&arg)? {
+                        let lib = Lib::from_name(&name)
                             .ok_or(format!("unknown library {name:?} (see --list)"))?;
                         args.libs.push(lib);
                     }
                 }
-                "--rounds" => args.plan.rounds = Some(number(value()?)?),
-                "--reps" => reps = Some(number(value()?)? as usize),
-                "--target-ms" => args.plan.target = Duration::from_millis(number(value()?)?),
-                "--warmup" => args.plan.warmup = Some(number(value()?)?),
-                "--list" => {
-                    for lib in Lib::ALL {
-                        println!("{}: {}", lib.name(), lib.idiom());
-                    }
-                    return Ok(None);
-                }
-                "-h" | "--help" => {
-                    println!("{USAGE}");
-                    return Ok(None);
-                }
-                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+                other => return Err(line.unknown(other)),
             }
         }
+        let Some(plan) = line.plan() else {
+            return Ok(None);
+        };
+        args.plan = plan;
         if args.libs.is_empty() {
             args.libs = Lib::ALL.to_vec();
         }
-        let plan = &mut args.plan;
-        plan.reps = reps.unwrap_or(if plan.rounds.is_some() { 1 } else { plan.reps });
-        if plan.reps == 0 || plan.rounds == Some(0) {
+        if args.plan.reps == 0 || args.plan.rounds == Some(0) {
             return Err("--reps and --rounds must be at least 1".into());
         }
         Ok(Some(args))
@@ -320,14 +301,7 @@ pipeloop on SIGUSR1, signal-hook on SIGUSR2"
                 "epoll"
             }
         );
-        match args.plan.rounds {
-            Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.plan.reps),
-            None => println!(
-                "- {} repetitions of ~{} ms per library, interleaved",
-                args.plan.reps,
-                args.plan.target.as_millis()
-            ),
-        }
+        println!("{}", args.plan.header("per library, interleaved"));
         eprintln!("signals: calibrating");
         let runners = args
             .libs

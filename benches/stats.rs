@@ -1,7 +1,8 @@
-//! What the benchmark programs (pingpong, reactor, signals) share: measuring
-//! rows side by side (calibration, interleaved repetitions), the summary
-//! statistics (nanoseconds per operation, one value per repetition), the
-//! tables' ratios, the machine line, and how a run ends.
+//! What the benchmark programs (pingpong, reactor, signals) share: the
+//! options they all take, measuring rows side by side (calibration,
+//! interleaved repetitions), the summary statistics (nanoseconds per
+//! operation, one value per repetition), the tables' ratios, the machine
+//! line, and how a run ends.
 
 use std::io;
 use std::process::ExitCode;
@@ -19,6 +20,177 @@ pub struct Plan {
     pub target: Duration,
     /// Repetitions of every row.
     pub reps: usize,
+}
+
+impl Default for Plan {
+    /// 11 repetitions of ~50 ms per row, calibrated.
+    fn default() -> Self {
+        Plan {
+            rounds: None,
+            warmup: None,
+            target: Duration::from_millis(50),
+            reps: 11,
+        }
+    }
+}
+
+impl Plan {
+    /// The plan as a line of a report's header: the fixed rounds, or the
+    /// repetitions and their target time, followed by `calibrated`.
+    pub fn header(&self, calibrated: &str) -> String {
+        match self.rounds {
+            Some(r) => format!("- fixed {r} rounds, {} repetition(s)", self.reps),
+            None => format!(
+                "- {} repetitions of ~{} ms {calibrated}",
+                self.reps,
+                self.target.as_millis()
+            ),
+        }
+    }
+}
+
+/// A benchmark program's command line, read one option at a time. It takes
+/// what every program accepts itself: `--bench` (which `cargo bench` passes
+/// to harness = false programs), `-h` or `--help` (prints the usage),
+/// `--list` (calls the program's `list`), and the plan's `--rounds R`,
+/// `--reps R`, `--target-ms T` and `--warmup W`.
+pub struct CommandLine {
+    usage: &'static str,
+    list: fn(),
+    args: std::iter::Skip<std::env::Args>,
+    plan: Plan,
+    /// `--reps`, or `--quick`'s if `--reps` has not said.
+    reps: Option<usize>,
+    /// After `--help` or `--list`: nothing to run.
+    done: bool,
+}
+
+impl CommandLine {
+    pub fn new(usage: &'static str, list: fn()) -> Self {
+        CommandLine {
+            usage,
+            list,
+            args: std::env::args().skip(1),
+            plan: Plan::default(),
+            reps: None,
+            done: false,
+        }
+    }
+
+    /// The next option the program takes itself; `None` at the end, and
+    /// after `--help` or `--list`.
+    pub fn next_option(&mut self) -> Result<Option<String>, String> {
+        while let Some(arg) = self.args.next() {
+            match arg.as_str() {
+                "--bench" => {}
+                "-h" | "--help" => {
+                    println!("{}", self.usage);
+                    self.done = true;
+                    return Ok(None);
+                }
+                "--list" => {
+                    (self.list)();
+                    self.done = true;
+                    return Ok(None);
+                }
+                "--rounds" => self.plan.rounds = Some(self.number(&arg)?),
+                "--reps" => self.reps = Some(self.number(&arg)? as usize),
+                "--target-ms" => self.plan.target = Duration::from_millis(self.number(&arg)?),
+                "--warmup" => self.plan.warmup = Some(self.number(&arg)?),
+                _ => return Ok(Some(arg)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// `--quick`: ~`target` per repetition, and 3 repetitions unless
+    /// `--reps` says otherwise (before or after it).
+    pub fn quick(&mut self, target: Duration) {
+        self.plan.target = target;
+        self.reps = self.reps.or(Some(3));
+    }
+
+    /// The value that follows the option `arg`.
+    fn value(&mut self, arg: &str) -> Result<String, String> {
+        self.args
+            .next()
+            .ok_or(format!("{arg} needs a value\n{}", self.usage))
+    }
+
+    pub fn number(&mut self, arg: &str) -> Result<u64, String> {
+        number(self.value(arg)?)
+    }
+
+    /// A comma-separated value.
+    pub fn list(&mut self, arg: &str) -> Result<Vec<String>, String> {
+        Ok(self.value(arg)?.split(',').map(str::to_owned).collect())
+    }
+
+    /// A comma-separated list of numbers.
+    pub fn numbers(&mut self, arg: &str) -> Result<Vec<usize>, String> {
+        self.list(arg)?
+            .into_iter()
+            .map(|v| number(v).map(|n| n as usize))
+            .collect()
+    }
+
+    /// The error for an option that no one takes.
+    pub fn unknown(&self, arg: &str) -> String {
+        format!("unknown argument {arg:?}\n{}", self.usage)
+    }
+
+    /// The plan the options gave (with fixed `--rounds`, one repetition
+    /// unless `--reps` or `--quick` says otherwise); `None` after `--help`
+    /// or `--list`.
+    pub fn plan(self) -> Option<Plan> {
+        if self.done {
+            return None;
+        }
+        let plan = self.plan;
+        let fixed = plan.rounds.is_some();
+        let reps = self.reps.unwrap_or(if fixed { 1 } else { plan.reps });
+        Some(Plan { reps, ..plan })
+    }
+}
+
+/// The cases (`--only`) or libraries (`--lib`) a run was asked for; none
+/// asked for means all of them.
+#[derive(Default)]
+pub struct Chosen(Vec<String>);
+
+impl Chosen {
+    pub fn extend(&mut self, names: Vec<String>) {
+        self.0.extend(names);
+    }
+
+    pub fn includes(&self, name: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|n| n == name)
+    }
+
+    /// Those of `names` that were asked for, in their order.
+    pub fn pick(&self, names: &[&'static str]) -> Vec<&'static str> {
+        names.iter().copied().filter(|n| self.includes(n)).collect()
+    }
+
+    /// An error for the first of them that is not one of `cases`.
+    pub fn check_cases(&self, cases: &[&str]) -> Result<(), String> {
+        match self.0.iter().find(|c| !cases.contains(&c.as_str())) {
+            Some(case) => Err(format!("unknown case {case:?} (expected one of {cases:?})")),
+            None => Ok(()),
+        }
+    }
+
+    /// An error for the first of them that `known` does not know.
+    pub fn check_libraries(&self, known: impl Fn(&str) -> bool) -> Result<(), String> {
+        match self.0.iter().find(|l| !known(l)) {
+            Some(lib) => Err(format!("unknown library {lib:?} (see --list)")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn number(v: String) -> Result<u64, String> {
+    v.parse::<u64>().map_err(|e| format!("{v:?}: {e}"))
 }
 
 /// Calibration gives a row at least this many rounds, however slow it is,

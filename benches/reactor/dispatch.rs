@@ -129,7 +129,7 @@ fn idiom(name: &str, with_timer: bool) -> &'static str {
 
 /// The dispatch case (`with_timer`: dispatch-timer).
 pub fn run(args: &Args, with_timer: bool) -> io::Result<()> {
-    let names: Vec<&'static str> = NAMES.into_iter().filter(|n| args.wants(n)).collect();
+    let names = args.libs.pick(&NAMES);
     if names.is_empty() {
         return Ok(());
     }

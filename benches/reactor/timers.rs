@@ -152,8 +152,8 @@ fn pairs_on(
 /// The timers case: for each N, both loops filled once, then interleaved
 /// repetitions of pairs.
 pub fn pairs(args: &Args) -> io::Result<()> {
-    let pipeloop = args.wants("pipeloop");
-    let calloop = args.wants("calloop");
+    let pipeloop = args.libs.includes("pipeloop");
+    let calloop = args.libs.includes("calloop");
     if !pipeloop && !calloop {
         return Ok(());
     }
@@ -266,7 +266,7 @@ pub fn fill(args: &Args) -> io::Result<()> {
     println!("|---|---:|---:|---:|---:|");
     for &n in &sizes {
         for name in NAMES {
-            if !args.wants(name) || (name == "calloop" && n > args.calloop_max) {
+            if !args.libs.includes(name) || (name == "calloop" && n > args.calloop_max) {
                 continue;
             }
             eprintln!("fill: {name} N={n}");
@@ -290,7 +290,7 @@ pub fn fill(args: &Args) -> io::Result<()> {
             );
         }
     }
-    if args.calloop_max < args.fill && args.wants("calloop") {
+    if args.calloop_max < args.fill && args.libs.includes("calloop") {
         println!(
             "\n(calloop is not filled with {}: it would take minutes; see --calloop-max.)",
             thousands(args.fill)
