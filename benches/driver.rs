@@ -1,11 +1,13 @@
-//! The benchmark's driver: arguments, calibration, the tables. Linux only
-//! (the raw baselines use epoll and eventfd directly); see pingpong.rs.
+//! The benchmark's driver: arguments, the cases and their tables (stats.rs
+//! measures the rows). Linux only (the raw baselines use epoll and eventfd
+//! directly); see pingpong.rs.
 
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::competitors::{Active, PipeLib, WakerLib, with_mio, with_polling};
+use crate::stats::{Chosen, CommandLine, Plan, Runner, Timing, find, machine, measure, ratio};
 
 const CASES: [&str; 5] = [
     "pingpong",
@@ -20,96 +22,53 @@ const PINGPONG_TIMEOUT: Duration = Duration::from_secs(1);
 const IDLE_N: [usize; 4] = [1, 100, 1_000, 10_000];
 
 struct Args {
-    only: Vec<String>,
-    libs: Vec<String>,
+    only: Chosen,
+    libs: Chosen,
     idle_n: Vec<usize>,
-    /// Fixed number of timed rounds; `None` calibrates to `target`.
-    rounds: Option<u64>,
-    reps: usize,
-    target: Duration,
-    warmup: Option<u64>,
+    plan: Plan,
 }
 
 const USAGE: &str = "usage: pingpong [--quick] [--only pingpong,pingpong-timeout,idle,idle-fixed,waker] [--lib NAME,..] \
 [--n N,..] [--rounds R] [--reps R] [--target-ms T] [--warmup W] [--list]";
 
+fn list() {
+    println!("cases: {}", CASES.join(", "));
+    let pipes: Vec<_> = PipeLib::ALL.iter().map(|l| l.name()).collect();
+    let idle: Vec<_> = PipeLib::IDLE.iter().map(|l| l.name()).collect();
+    let wakers: Vec<_> = WakerLib::ALL.iter().map(|l| l.name()).collect();
+    println!("pingpong libraries: {}", pipes.join(", "));
+    println!("idle libraries: {}", idle.join(", "));
+    println!("waker libraries: {}", wakers.join(", "));
+}
+
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
-        only: Vec::new(),
-        libs: Vec::new(),
+        only: Chosen::default(),
+        libs: Chosen::default(),
         idle_n: IDLE_N.to_vec(),
-        rounds: None,
-        reps: 11,
-        target: Duration::from_millis(50),
-        warmup: None,
+        plan: Plan::default(),
     };
-    let mut reps = None;
-    let mut it = std::env::args().skip(1);
-    let list = |v: String| -> Vec<String> { v.split(',').map(str::to_owned).collect() };
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-        let number = |v: String| v.parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+    let mut line = CommandLine::new(USAGE, list);
+    while let Some(arg) = line.next_option()? {
         match arg.as_str() {
-            // `cargo bench` passes `--bench` to harness = false binaries.
-            "--bench" => {}
-            "--quick" => {
-                args.target = Duration::from_millis(2);
-                reps = reps.or(Some(3));
-            }
-            "--only" => args.only.extend(list(value()?)),
-            "--lib" => args.libs.extend(list(value()?)),
-            "--n" => {
-                args.idle_n = list(value()?)
-                    .into_iter()
-                    .map(|v| number(v).map(|n| n as usize))
-                    .collect::<Result<_, _>>()?
-            }
-            "--rounds" => args.rounds = Some(number(value()?)?),
-            "--reps" => reps = Some(number(value()?)? as usize),
-            "--target-ms" => args.target = Duration::from_millis(number(value()?)?),
-            "--warmup" => args.warmup = Some(number(value()?)?),
-            "--list" => {
-                println!("cases: {}", CASES.join(", "));
-                let pipes: Vec<_> = PipeLib::ALL.iter().map(|l| l.name()).collect();
-                let idle: Vec<_> = PipeLib::IDLE.iter().map(|l| l.name()).collect();
-                let wakers: Vec<_> = WakerLib::ALL.iter().map(|l| l.name()).collect();
-                println!("pingpong libraries: {}", pipes.join(", "));
-                println!("idle libraries: {}", idle.join(", "));
-                println!("waker libraries: {}", wakers.join(", "));
-                return Ok(None);
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            "--quick" => line.quick(Duration::from_millis(2)),
+            "--only" => args.only.extend(line.list(&arg)?),
+            "--lib" => args.libs.extend(line.list(&arg)?),
+            "--n" => args.idle_n = line.numbers(&arg)?,
+            other => return Err(line.unknown(other)),
         }
     }
-    for case in &args.only {
-        if !CASES.contains(&case.as_str()) {
-            return Err(format!("unknown case {case:?} (expected one of {CASES:?})"));
-        }
-    }
-    for lib in &args.libs {
-        if PipeLib::from_name(lib).is_none() && WakerLib::from_name(lib).is_none() {
-            return Err(format!("unknown library {lib:?} (see --list)"));
-        }
-    }
-    args.reps = reps.unwrap_or(if args.rounds.is_some() { 1 } else { args.reps });
-    if args.reps == 0 || args.idle_n.contains(&0) || args.rounds == Some(0) {
+    let Some(plan) = line.plan() else {
+        return Ok(None);
+    };
+    args.plan = plan;
+    args.only.check_cases(&CASES)?;
+    args.libs
+        .check_libraries(|l| PipeLib::from_name(l).is_some() || WakerLib::from_name(l).is_some())?;
+    if args.plan.reps == 0 || args.idle_n.contains(&0) || args.plan.rounds == Some(0) {
         return Err("--reps, --n and --rounds must be at least 1".into());
     }
     Ok(Some(args))
-}
-
-impl Args {
-    fn runs(&self, case: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|c| c == case)
-    }
-
-    fn wants(&self, name: &str) -> bool {
-        self.libs.is_empty() || self.libs.iter().any(|l| l == name)
-    }
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (and, if that is below
@@ -154,110 +113,8 @@ fn raise_fd_limit(wanted_pipes: usize) -> io::Result<(usize, String)> {
     Ok((fit, note))
 }
 
-fn machine() -> String {
-    // SAFETY: utsname is plain data; uname fills it.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid utsname to fill.
-    let kernel = if unsafe { libc::uname(&mut uts) } == 0 {
-        let field = |f: &[libc::c_char]| {
-            let bytes: Vec<u8> = f
-                .iter()
-                .take_while(|&&c| c != 0)
-                .map(|&c| c as u8)
-                .collect();
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        format!(
-            "{} {} {}",
-            field(&uts.sysname),
-            field(&uts.release),
-            field(&uts.machine)
-        )
-    } else {
-        "unknown kernel".into()
-    };
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{kernel}, {cpus} CPU(s) available")
-}
-
-/// Timing of one library in one case: ns per operation, one per repetition.
-struct Timing {
-    name: &'static str,
-    idiom: &'static str,
-    ns: Vec<f64>,
-}
-
-impl Timing {
-    fn median(&self) -> f64 {
-        crate::stats::median(&self.ns)
-    }
-
-    fn min(&self) -> f64 {
-        crate::stats::min(&self.ns)
-    }
-
-    fn max(&self) -> f64 {
-        crate::stats::max(&self.ns)
-    }
-}
-
-type RunFn<'a> = Box<dyn Fn(u64, u64) -> io::Result<Duration> + 'a>;
-
-/// Calibrates each runner to the target time (unless `--rounds`), then runs
-/// `reps` repetitions, interleaving the libraries so that drift on a busy
-/// machine hits them all alike.
-fn measure(
-    args: &Args,
-    runners: Vec<(&'static str, &'static str, RunFn<'_>)>,
-) -> io::Result<Vec<Timing>> {
-    let mut plans = Vec::new();
-    for (name, _, run) in &runners {
-        let (rounds, warmup) = match args.rounds {
-            Some(rounds) => (rounds, args.warmup.unwrap_or(1_000)),
-            None => {
-                let probe = 200;
-                let took = run(50, probe)?;
-                let per = took.as_secs_f64() / probe as f64;
-                let rounds = (args.target.as_secs_f64() / per.max(1e-9)) as u64;
-                let rounds = rounds.clamp(100, 10_000_000);
-                (rounds, args.warmup.unwrap_or((rounds / 4).min(1_000)))
-            }
-        };
-        log_progress(&format!("  {name}: {rounds} rounds x {} reps", args.reps));
-        plans.push((rounds, warmup));
-    }
-    let mut timings: Vec<Timing> = runners
-        .iter()
-        .map(|(name, idiom, _)| Timing {
-            name,
-            idiom,
-            ns: Vec::new(),
-        })
-        .collect();
-    for rep in 0..args.reps {
-        for j in 0..runners.len() {
-            let i = (j + rep) % runners.len();
-            let (rounds, warmup) = plans[i];
-            let took = (runners[i].2)(warmup, rounds)?;
-            timings[i].ns.push(took.as_nanos() as f64 / rounds as f64);
-        }
-    }
-    Ok(timings)
-}
-
 fn log_progress(msg: &str) {
     eprintln!("{msg}");
-}
-
-fn find<'a>(timings: &'a [Timing], name: &str) -> Option<&'a Timing> {
-    timings.iter().find(|t| t.name == name)
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "-".into(),
-    }
 }
 
 /// The ping-pong case, every poll waiting at most `timeout`: `None` (wait
@@ -265,7 +122,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
     let libs: Vec<PipeLib> = PipeLib::ALL
         .into_iter()
-        .filter(|l| args.wants(l.name()))
+        .filter(|l| args.libs.includes(l.name()))
         .collect();
     if libs.is_empty() {
         return Ok(());
@@ -274,11 +131,13 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
     let runners = libs
         .iter()
         .map(|&lib| {
-            let run: RunFn<'_> = Box::new(move |w, r| lib.run(1, Active::Rotating, timeout, w, r));
-            (lib.name(), lib.idiom(), run)
+            Runner::new(lib.name(), move |w, r| {
+                lib.run(1, Active::Rotating, timeout, w, r)
+            })
+            .with_idiom(lib.idiom())
         })
         .collect();
-    let t = measure(args, runners)?;
+    let t = measure(&args.plan, runners)?;
     let median = |name| find(&t, name).map(Timing::median);
     let waits = match timeout {
         None => "poll without a timeout".to_owned(),
@@ -301,7 +160,7 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
             ratio(m, median("raw-epoll")),
             ratio(m, median("raw-epoll-edge")),
             ratio(m, median("raw-poll")),
-            row.idiom
+            row.idiom.unwrap_or_default()
         );
     }
     Ok(())
@@ -310,7 +169,7 @@ fn pingpong(args: &Args, timeout: Option<Duration>) -> io::Result<()> {
 fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
     let libs: Vec<PipeLib> = PipeLib::IDLE
         .into_iter()
-        .filter(|l| args.wants(l.name()))
+        .filter(|l| args.libs.includes(l.name()))
         .collect();
     if libs.is_empty() {
         return Ok(());
@@ -331,11 +190,11 @@ fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
         let runners = libs
             .iter()
             .map(|&lib| {
-                let run: RunFn<'_> = Box::new(move |w, r| lib.run(n, active, None, w, r));
-                (lib.name(), lib.idiom(), run)
+                Runner::new(lib.name(), move |w, r| lib.run(n, active, None, w, r))
+                    .with_idiom(lib.idiom())
             })
             .collect();
-        columns.push(measure(args, runners)?);
+        columns.push(measure(&args.plan, runners)?);
     }
     match active {
         Active::Rotating => println!(
@@ -403,7 +262,7 @@ fn idle(args: &Args, max_pipes: usize, active: Active) -> io::Result<()> {
 fn waker(args: &Args) -> io::Result<()> {
     let libs: Vec<WakerLib> = WakerLib::ALL
         .into_iter()
-        .filter(|l| args.wants(l.name()))
+        .filter(|l| args.libs.includes(l.name()))
         .collect();
     if libs.is_empty() {
         return Ok(());
@@ -411,12 +270,9 @@ fn waker(args: &Args) -> io::Result<()> {
     log_progress("waker: calibrating");
     let runners = libs
         .iter()
-        .map(|&lib| {
-            let run: RunFn<'_> = Box::new(move |w, r| lib.run(w, r));
-            (lib.name(), lib.idiom(), run)
-        })
+        .map(|&lib| Runner::new(lib.name(), move |w, r| lib.run(w, r)).with_idiom(lib.idiom()))
         .collect();
-    let t = measure(args, runners)?;
+    let t = measure(&args.plan, runners)?;
     let median = |name| find(&t, name).map(Timing::median);
     println!("\n## waker: wake() + the poll that sees it (ns per wake)\n");
     println!("| waker | median | min | max | ÷ mio | idiom |");
@@ -429,7 +285,7 @@ fn waker(args: &Args) -> io::Result<()> {
             row.min(),
             row.max(),
             ratio(Some(row.median()), median("mio")),
-            row.idiom
+            row.idiom.unwrap_or_default()
         );
     }
     println!(
@@ -443,7 +299,7 @@ fn waker(args: &Args) -> io::Result<()> {
 }
 
 fn run(args: &Args) -> io::Result<()> {
-    let wanted = if args.runs("idle") || args.runs("idle-fixed") {
+    let wanted = if args.only.includes("idle") || args.only.includes("idle-fixed") {
         args.idle_n.iter().copied().max().unwrap_or(1)
     } else {
         1
@@ -455,27 +311,21 @@ fn run(args: &Args) -> io::Result<()> {
     println!("- pipeloop backends: each row names its own (Poll::with_backend)");
     println!("- mio backend: {}", with_mio::backend());
     println!("- polling backend: {}", with_polling::backend());
-    match args.rounds {
-        Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.reps),
-        None => println!(
-            "- {} repetitions of ~{} ms per library, interleaved; ns per operation",
-            args.reps,
-            args.target.as_millis()
-        ),
-    }
-    if args.runs("pingpong") {
+    let calibrated = "per library, interleaved; ns per operation";
+    println!("{}", args.plan.header(calibrated));
+    if args.only.includes("pingpong") {
         pingpong(args, None)?;
     }
-    if args.runs("pingpong-timeout") {
+    if args.only.includes("pingpong-timeout") {
         pingpong(args, Some(PINGPONG_TIMEOUT))?;
     }
-    if args.runs("idle") {
+    if args.only.includes("idle") {
         idle(args, max_pipes, Active::Rotating)?;
     }
-    if args.runs("idle-fixed") {
+    if args.only.includes("idle-fixed") {
         idle(args, max_pipes, Active::Last)?;
     }
-    if args.runs("waker") {
+    if args.only.includes("waker") {
         waker(args)?;
     }
     Ok(())

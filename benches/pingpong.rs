@@ -26,6 +26,7 @@ mod competitors;
 #[cfg(target_os = "linux")]
 mod driver;
 #[cfg(target_os = "linux")]
+#[allow(dead_code)] // Chosen::pick, Timing::mean: the reactor's
 mod stats;
 
 #[cfg(target_os = "linux")]

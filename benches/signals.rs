@@ -42,6 +42,7 @@
 //! Linux only (the epoll case). Elsewhere the program only says so.
 
 #[cfg(target_os = "linux")]
+#[allow(dead_code)] // Chosen, CommandLine::numbers, Timing::mean: the others'
 mod stats;
 
 #[cfg(target_os = "linux")]
@@ -59,6 +60,8 @@ mod bench {
     use std::io;
     use std::process::ExitCode;
     use std::time::{Duration, Instant};
+
+    use crate::stats::{CommandLine, Plan, Runner, Timing, find, machine, measure, ratio};
 
     /// The signal pipeloop watches.
     const PIPELOOP_SIGNAL: libc::c_int = libc::SIGUSR1;
@@ -239,147 +242,48 @@ mod bench {
 
     struct Args {
         libs: Vec<Lib>,
-        /// Fixed number of timed rounds; `None` calibrates to `target`.
-        rounds: Option<u64>,
-        reps: usize,
-        target: Duration,
-        warmup: Option<u64>,
+        plan: Plan,
     }
 
     const USAGE: &str = "usage: signals [--quick] [--lib NAME,..] [--rounds R] [--reps R] \
 [--target-ms T] [--warmup W] [--list]";
 
+    fn list() {
+        for lib in Lib::ALL {
+            println!("{}: {}", lib.name(), lib.idiom());
+        }
+    }
+
     fn parse_args() -> Result<Option<Args>, String> {
         let mut args = Args {
             libs: Vec::new(),
-            rounds: None,
-            reps: 11,
-            target: Duration::from_millis(50),
-            warmup: None,
+            plan: Plan::default(),
         };
-        let mut reps = None;
-        let mut it = std::env::args().skip(1);
-        while let Some(arg) = it.next() {
-            let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
-            let number = |v: String| v.parse::<u64>().map_err(|e| format!("{v:?}: {e}"));
+        let mut line = CommandLine::new(USAGE, list);
+        while let Some(arg) = line.next_option()? {
             match arg.as_str() {
-                // `cargo bench` passes `--bench` to harness = false binaries.
-                "--bench" => {}
-                "--quick" => {
-                    args.target = Duration::from_millis(3);
-                    reps = reps.or(Some(3));
-                }
+                "--quick" => line.quick(Duration::from_millis(3)),
                 "--lib" => {
-                    for name in value()?.split(',') {
-                        let lib = Lib::from_name(name)
+                    for name in line.list(&arg)? {
+                        let lib = Lib::from_name(&name)
                             .ok_or(format!("unknown library {name:?} (see --list)"))?;
                         args.libs.push(lib);
                     }
                 }
-                "--rounds" => args.rounds = Some(number(value()?)?),
-                "--reps" => reps = Some(number(value()?)? as usize),
-                "--target-ms" => args.target = Duration::from_millis(number(value()?)?),
-                "--warmup" => args.warmup = Some(number(value()?)?),
-                "--list" => {
-                    for lib in Lib::ALL {
-                        println!("{}: {}", lib.name(), lib.idiom());
-                    }
-                    return Ok(None);
-                }
-                "-h" | "--help" => {
-                    println!("{USAGE}");
-                    return Ok(None);
-                }
-                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+                other => return Err(line.unknown(other)),
             }
         }
+        let Some(plan) = line.plan() else {
+            return Ok(None);
+        };
+        args.plan = plan;
         if args.libs.is_empty() {
             args.libs = Lib::ALL.to_vec();
         }
-        args.reps = reps.unwrap_or(if args.rounds.is_some() { 1 } else { args.reps });
-        if args.reps == 0 || args.rounds == Some(0) {
+        if args.plan.reps == 0 || args.plan.rounds == Some(0) {
             return Err("--reps and --rounds must be at least 1".into());
         }
         Ok(Some(args))
-    }
-
-    /// ns per round trip of one library, one value per repetition.
-    struct Timing {
-        lib: Lib,
-        ns: Vec<f64>,
-    }
-
-    impl Timing {
-        fn median(&self) -> f64 {
-            crate::stats::median(&self.ns)
-        }
-
-        fn min(&self) -> f64 {
-            crate::stats::min(&self.ns)
-        }
-
-        fn max(&self) -> f64 {
-            crate::stats::max(&self.ns)
-        }
-    }
-
-    /// Calibrates each library to the target time (unless `--rounds`), then
-    /// runs the repetitions interleaved, rotating the order every time, so
-    /// that a busy moment on the machine hits every library alike.
-    fn measure(args: &Args) -> io::Result<Vec<Timing>> {
-        let mut plans = Vec::new();
-        for &lib in &args.libs {
-            let (rounds, warmup) = match args.rounds {
-                Some(rounds) => (rounds, args.warmup.unwrap_or(1_000)),
-                None => {
-                    let probe = 200;
-                    let per = lib.run(50, probe)?.as_secs_f64() / probe as f64;
-                    let rounds = (args.target.as_secs_f64() / per.max(1e-9)) as u64;
-                    let rounds = rounds.clamp(100, 10_000_000);
-                    (rounds, args.warmup.unwrap_or((rounds / 4).min(1_000)))
-                }
-            };
-            eprintln!("  {}: {rounds} rounds x {} reps", lib.name(), args.reps);
-            plans.push((rounds, warmup));
-        }
-        let mut timings: Vec<Timing> = args
-            .libs
-            .iter()
-            .map(|&lib| Timing {
-                lib,
-                ns: Vec::new(),
-            })
-            .collect();
-        for rep in 0..args.reps {
-            for j in 0..args.libs.len() {
-                let i = (j + rep) % args.libs.len();
-                let (rounds, warmup) = plans[i];
-                let took = args.libs[i].run(warmup, rounds)?;
-                timings[i].ns.push(took.as_nanos() as f64 / rounds as f64);
-            }
-        }
-        Ok(timings)
-    }
-
-    fn machine() -> String {
-        // SAFETY: utsname is plain data; all-zero is a valid value.
-        let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-        // SAFETY: `uts` is a valid utsname to fill.
-        let kernel = if unsafe { libc::uname(&mut uts) } == 0 {
-            let field = |f: &[libc::c_char]| {
-                let bytes: Vec<u8> = f
-                    .iter()
-                    .take_while(|&&c| c != 0)
-                    .map(|&c| c as u8)
-                    .collect();
-                String::from_utf8_lossy(&bytes).into_owned()
-            };
-            format!("{} {}", field(&uts.release), field(&uts.machine))
-        } else {
-            "unknown kernel".into()
-        };
-        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        format!("Linux {kernel}, {cpus} CPU(s) available")
     }
 
     fn run(args: &Args) -> io::Result<()> {
@@ -397,35 +301,27 @@ pipeloop on SIGUSR1, signal-hook on SIGUSR2"
                 "epoll"
             }
         );
-        match args.rounds {
-            Some(r) => println!("- fixed {r} rounds, {} repetition(s)", args.reps),
-            None => println!(
-                "- {} repetitions of ~{} ms per library, interleaved",
-                args.reps,
-                args.target.as_millis()
-            ),
-        }
+        println!("{}", args.plan.header("per library, interleaved"));
         eprintln!("signals: calibrating");
-        let t = measure(args)?;
-        let peer = t
+        let runners = args
+            .libs
             .iter()
-            .find(|t| t.lib == Lib::SignalHookMio)
-            .map(Timing::median);
+            .map(|&lib| Runner::new(lib.name(), move |w, r| lib.run(w, r)).with_idiom(lib.idiom()))
+            .collect();
+        let t = measure(&args.plan, runners)?;
+        let peer = find(&t, Lib::SignalHookMio.name()).map(Timing::median);
         println!("\n## raise + poll + pending (ns per round trip)\n");
         println!("| library | median | min | max | ÷ signal-hook-mio | idiom |");
         println!("|---|---:|---:|---:|---:|---|");
         for row in &t {
-            let ratio = match peer {
-                Some(p) if p > 0.0 => format!("{:.2}", row.median() / p),
-                _ => "-".into(),
-            };
             println!(
-                "| {} | {:.0} | {:.0} | {:.0} | {ratio} | {} |",
-                row.lib.name(),
+                "| {} | {:.0} | {:.0} | {:.0} | {} | {} |",
+                row.name,
                 row.median(),
                 row.min(),
                 row.max(),
-                row.lib.idiom()
+                ratio(Some(row.median()), peer),
+                row.idiom.unwrap_or_default()
             );
         }
         Ok(())

@@ -8,8 +8,9 @@ use std::time::Duration;
 use pipeloop::reactor::{EventLoop, Flow, Timer};
 use pipeloop::{Backend, Interest, pipe};
 
-use super::{Args, RunFn, find, measure, ratio};
+use super::Args;
 use crate::competitors::{Active, BUF, PipeLib, Rounds, check, drive};
+use crate::stats::{Runner, find, measure, ratio};
 
 /// The rows, in the order they are printed.
 pub const NAMES: [&str; 5] = [
@@ -128,7 +129,7 @@ fn idiom(name: &str, with_timer: bool) -> &'static str {
 
 /// The dispatch case (`with_timer`: dispatch-timer).
 pub fn run(args: &Args, with_timer: bool) -> io::Result<()> {
-    let names: Vec<&'static str> = NAMES.into_iter().filter(|n| args.wants(n)).collect();
+    let names = args.libs.pick(&NAMES);
     if names.is_empty() {
         return Ok(());
     }
@@ -141,11 +142,11 @@ pub fn run(args: &Args, with_timer: bool) -> io::Result<()> {
     let runners = names
         .iter()
         .map(|&name| {
-            let run: RunFn<'_> = Box::new(move |w, r| run_row(name, with_timer, w, r));
-            (name, run)
+            Runner::new(name, move |w, r| run_row(name, with_timer, w, r))
+                .with_idiom(idiom(name, with_timer))
         })
         .collect();
-    let t = measure(args, runners)?;
+    let t = measure(&args.plan, runners)?;
     let median = |name| find(&t, name).map(|t| t.median());
     println!(
         "\n## {case}: one pipe, write 1 byte + one turn + read, {} (ns per round trip)\n",
@@ -167,7 +168,7 @@ pub fn run(args: &Args, with_timer: bool) -> io::Result<()> {
             row.max(),
             ratio(m, median("poll-epoll")),
             ratio(m, median("poll-poll")),
-            idiom(row.name, with_timer),
+            row.idiom.unwrap_or_default(),
         );
     }
     println!(

@@ -109,7 +109,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 pub fn run(args: &Args) -> io::Result<()> {
-    let names: Vec<&'static str> = NAMES.into_iter().filter(|n| args.wants(n)).collect();
+    let names = args.libs.pick(&NAMES);
     if names.is_empty() {
         return Ok(());
     }

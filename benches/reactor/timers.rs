@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use pipeloop::reactor::{EventLoop, Flow, Key, Timer};
 
-use super::{Args, RunFn, Timing, find, measure, ratio, thousands};
+use super::{Args, thousands};
 use crate::competitors::check;
+use crate::stats::{Runner, Timing, find, measure, ratio};
 
 pub const NAMES: [&str; 2] = ["pipeloop", "calloop"];
 
@@ -151,8 +152,8 @@ fn pairs_on(
 /// The timers case: for each N, both loops filled once, then interleaved
 /// repetitions of pairs.
 pub fn pairs(args: &Args) -> io::Result<()> {
-    let pipeloop = args.wants("pipeloop");
-    let calloop = args.wants("calloop");
+    let pipeloop = args.libs.includes("pipeloop");
+    let calloop = args.libs.includes("calloop");
     if !pipeloop && !calloop {
         return Ok(());
     }
@@ -163,25 +164,23 @@ pub fn pairs(args: &Args) -> io::Result<()> {
             "timers N={live}: filling (calloop: {})",
             thousands(calloop_live)
         );
-        let mut runners: Vec<(&'static str, RunFn<'_>)> = Vec::new();
+        let mut runners = Vec::new();
         if pipeloop {
             // The pairs' deadlines follow on from the fill's.
             let mut deadlines = Deadlines::new(live);
             let mut state = Pipeloop::filled(live, &mut deadlines)?;
-            runners.push((
-                "pipeloop",
-                Box::new(move |w, r| pairs_on(&mut state, &mut deadlines, w, r)),
-            ));
+            runners.push(Runner::new("pipeloop", move |w, r| {
+                pairs_on(&mut state, &mut deadlines, w, r)
+            }));
         }
         if calloop {
             let mut deadlines = Deadlines::new(calloop_live);
             let mut state = Calloop::filled(calloop_live, &mut deadlines)?;
-            runners.push((
-                "calloop",
-                Box::new(move |w, r| pairs_on(&mut state, &mut deadlines, w, r)),
-            ));
+            runners.push(Runner::new("calloop", move |w, r| {
+                pairs_on(&mut state, &mut deadlines, w, r)
+            }));
         }
-        rows.push((live, calloop_live, measure(args, runners)?));
+        rows.push((live, calloop_live, measure(&args.plan, runners)?));
     }
     println!(
         "\n## timers: insert + remove of a timer ~1 h away (`Timer::at`, `Timer::from_deadline`), N timers live (ns per pair)\n"
@@ -257,7 +256,7 @@ fn fill_once<S: Timers>(n: usize) -> io::Result<(Duration, Duration)> {
 /// The fill case: pipeloop filling `--fill` timers; both libraries filling
 /// calloop's cap, for scale.
 pub fn fill(args: &Args) -> io::Result<()> {
-    let reps = if args.quick { 1 } else { args.reps.min(5) };
+    let reps = if args.quick { 1 } else { args.plan.reps.min(5) };
     let mut sizes = vec![args.fill];
     if args.calloop_max < args.fill {
         sizes.push(args.calloop_max);
@@ -267,7 +266,7 @@ pub fn fill(args: &Args) -> io::Result<()> {
     println!("|---|---:|---:|---:|---:|");
     for &n in &sizes {
         for name in NAMES {
-            if !args.wants(name) || (name == "calloop" && n > args.calloop_max) {
+            if !args.libs.includes(name) || (name == "calloop" && n > args.calloop_max) {
                 continue;
             }
             eprintln!("fill: {name} N={n}");
@@ -291,7 +290,7 @@ pub fn fill(args: &Args) -> io::Result<()> {
             );
         }
     }
-    if args.calloop_max < args.fill && args.wants("calloop") {
+    if args.calloop_max < args.fill && args.libs.includes("calloop") {
         println!(
             "\n(calloop is not filled with {}: it would take minutes; see --calloop-max.)",
             thousands(args.fill)
