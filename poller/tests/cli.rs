@@ -104,7 +104,11 @@ fn unreadable_or_malformed_procfiles() {
 
 #[test]
 fn bench_on_a_backend_this_system_lacks() {
-    let missing = if cfg!(target_os = "linux") { "kqueue" } else { "epoll" };
+    let missing = if cfg!(target_os = "linux") {
+        "kqueue"
+    } else {
+        "epoll"
+    };
     refused(&["bench", "--backend", missing], "not available");
 }
 
