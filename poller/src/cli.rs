@@ -39,8 +39,8 @@ pub struct RunArgs {
     #[arg(value_name = "CMD")]
     pub commands: Vec<String>,
 
-    /// Names for the commands, comma-separated, one per command [default:
-    /// each command's first word, with #2, #3 added to repeats].
+    /// Names for the commands, comma-separated, one per command (default:
+    /// each command's first word, with #2, #3 added to repeats).
     #[arg(short, long, value_name = "A,B,..", value_delimiter = ',')]
     pub names: Option<Vec<String>>,
 
@@ -99,8 +99,8 @@ pub struct Common {
     #[arg(long)]
     pub trace: bool,
 
-    /// The readiness backend [default: epoll on Linux, kqueue on macOS and
-    /// the BSDs, poll elsewhere].
+    /// The readiness backend (default: epoll on Linux, kqueue on macOS and
+    /// the BSDs, poll elsewhere).
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
 }
@@ -121,7 +121,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
 
-    /// Only this backend [default: every backend this machine has].
+    /// Only this backend (default: every backend this machine has).
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
 }
