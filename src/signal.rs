@@ -51,10 +51,15 @@
 //! earlier handler that was installed without it), so most slow system calls
 //! (a blocking `read`, `write`, `wait`) that a signal interrupts are
 //! restarted by the kernel instead of failing with `EINTR`. A few never
-//! are, whatever the flags: `epoll_wait`, `poll`, `kevent` with a timeout,
-//! `nanosleep`. So [`Poll::poll`](crate::Poll::poll) can return
+//! are, whatever the flags: `epoll_wait`, `poll`, `nanosleep`, and
+//! `kevent` whenever it sleeps (with no timeout or a non-zero one; the
+//! FreeBSD, NetBSD, OpenBSD, DragonFly and xnu sources turn `ERESTART`
+//! into `EINTR` there, "don't restart after signals", see
+//! `docs/kqueue.md`). So [`Poll::poll`](crate::Poll::poll) can return
 //! [`ErrorKind::Interrupted`](io::ErrorKind::Interrupted) when a signal
-//! arrives while it sleeps; call it again (the reactor does).
+//! arrives while it sleeps; call it again.
+//! [`EventLoop`](crate::reactor::EventLoop) does: for it an interrupted
+//! poll is a turn with no events.
 //!
 //! # Other handlers
 //!
