@@ -15,10 +15,16 @@ pub const BACKEND_ENV: &str = "PIPELOOP_BACKEND";
 
 /// The OS mechanism a [`Poll`] waits with.
 ///
-/// Every backend honours the same contract: the same error kinds, the same
-/// trigger modes (edge, level, oneshot), the same closed-peer flags for
-/// pipes. Only speed differs: epoll and kqueue cost O(ready) per wait,
-/// poll(2) O(registered).
+/// Every backend honours the same contract for pipeloop's sources: the same
+/// error kinds, the same trigger modes (edge, level, oneshot), the same
+/// closed-peer flags for pipes (but one: a sender whose reader is gone is
+/// also writable on kqueue when its pipe is full). Beyond that they differ
+/// in speed, since epoll and kqueue cost O(ready) per wait and poll(2)
+/// O(registered), and in what they accept as a raw [`SourceFd`]: epoll
+/// refuses a regular file with `EPERM`, poll(2) accepts it and reports it
+/// always ready.
+///
+/// [`SourceFd`]: crate::SourceFd
 ///
 /// # Examples
 ///
@@ -249,7 +255,7 @@ impl Poll {
     /// - [`Interrupted`](io::ErrorKind::Interrupted) if a signal arrived
     ///   during the wait (EINTR); call again. A signal handler installed with
     ///   `SA_RESTART` does not change this: the kernel never restarts
-    ///   `epoll_wait` or `poll`.
+    ///   `epoll_wait`, `poll` or a `kevent` that sleeps.
     /// - [`InvalidInput`](io::ErrorKind::InvalidInput) if `events` has
     ///   capacity 0.
     #[inline]

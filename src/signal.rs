@@ -51,10 +51,15 @@
 //! earlier handler that was installed without it), so most slow system calls
 //! (a blocking `read`, `write`, `wait`) that a signal interrupts are
 //! restarted by the kernel instead of failing with `EINTR`. A few never
-//! are, whatever the flags: `epoll_wait`, `poll`, `kevent` with a timeout,
-//! `nanosleep`. So [`Poll::poll`](crate::Poll::poll) can return
+//! are, whatever the flags: `epoll_wait`, `poll`, `nanosleep`, and
+//! `kevent` whenever it sleeps (with no timeout or a non-zero one; the
+//! FreeBSD, NetBSD, OpenBSD, DragonFly and xnu sources turn `ERESTART`
+//! into `EINTR` there, "don't restart after signals", see
+//! `docs/kqueue.md`). So [`Poll::poll`](crate::Poll::poll) can return
 //! [`ErrorKind::Interrupted`](io::ErrorKind::Interrupted) when a signal
-//! arrives while it sleeps; call it again (the reactor does).
+//! arrives while it sleeps; call it again.
+//! [`EventLoop`](crate::reactor::EventLoop) does: for it an interrupted
+//! poll is a turn with no events.
 //!
 //! # Other handlers
 //!
@@ -203,6 +208,31 @@ pub fn name(signal: libc::c_int) -> Option<&'static str> {
 /// directions are dropped, and an interest without readable is
 /// [`InvalidInput`](io::ErrorKind::InvalidInput) (see the
 /// [`pipe` module](crate::pipe#interest)).
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::signal::Signals;
+/// use pipeloop::{Events, Interest, Poll, Token};
+///
+/// let mut poll = Poll::new()?;
+/// let mut signals = Signals::new(&[libc::SIGUSR2])?;
+/// signals.add(libc::SIGWINCH)?;
+/// poll.registry().register(&mut signals, Token(7), Interest::READABLE)?;
+///
+/// // SAFETY: raise only sends a signal to this thread, and pipeloop's
+/// // handler for it is installed.
+/// unsafe { libc::raise(libc::SIGWINCH) };
+///
+/// let mut events = Events::with_capacity(4);
+/// poll.poll(&mut events, None)?;
+/// assert!(events.iter().any(|e| e.token() == Token(7) && e.is_readable()));
+/// assert_eq!(signals.pending().collect::<Vec<_>>(), [libc::SIGWINCH]);
+///
+/// // No longer watched: its earlier disposition is back.
+/// signals.remove(libc::SIGWINCH)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Signals {
     /// The pipe's read end: what is registered.
     receiver: Receiver,
@@ -341,7 +371,29 @@ impl fmt::Debug for Signals {
     }
 }
 
-/// The iterator returned by [`Signals::pending`]: signal numbers.
+/// The iterator returned by [`Signals::pending`]: signal numbers, each
+/// once however often it arrived, in ascending order.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::signal::{self, Signals};
+///
+/// let mut signals = Signals::new(&[libc::SIGUSR1, libc::SIGUSR2])?;
+/// assert_eq!(signals.pending().next(), None);
+///
+/// // SAFETY: raise only sends a signal to this thread, and pipeloop's
+/// // handler for each is installed.
+/// unsafe {
+///     libc::raise(libc::SIGUSR2);
+///     libc::raise(libc::SIGUSR1);
+///     libc::raise(libc::SIGUSR2);
+/// }
+/// let names: Vec<_> = signals.pending().filter_map(signal::name).collect();
+/// assert_eq!(names, ["SIGUSR1", "SIGUSR2"]);
+/// assert_eq!(signals.pending().next(), None);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Pending {
     bits: SigBits,

@@ -66,7 +66,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_restarts: u32,
 
-    /// How long commands get to finish after SIGINT/SIGTERM before SIGKILL.
+    /// How long commands get to finish, once told to stop, before SIGKILL:
+    /// after the SIGINT, SIGTERM, SIGHUP or SIGQUIT poller got and
+    /// forwarded, or the SIGTERM of --timeout, --fail-fast or a failed
+    /// write of poller's own output.
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DUR")]
     pub kill_after: Duration,
 
@@ -99,8 +102,8 @@ pub struct Common {
     #[arg(long)]
     pub trace: bool,
 
-    /// The readiness backend (default: epoll on Linux, kqueue on macOS and
-    /// the BSDs, poll elsewhere).
+    /// The readiness backend (default: the one PIPELOOP_BACKEND names, else
+    /// epoll on Linux, kqueue on macOS and the BSDs, poll elsewhere).
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub backend: Option<BackendArg>,
 }

@@ -68,7 +68,32 @@ impl Events {
     }
 }
 
-/// The iterator returned by [`Events::iter`].
+/// The iterator returned by [`Events::iter`] (and by `&Events` in a `for`
+/// loop): the events of the last poll, in the order the backend returned
+/// them. It knows how many are left.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::event::Iter;
+/// use pipeloop::{Events, Interest, Poll, Token};
+/// use std::io::Write;
+///
+/// let mut poll = Poll::new()?;
+/// let (mut sender, mut receiver) = pipeloop::pipe::new()?;
+/// poll.registry().register(&mut receiver, Token(1), Interest::READABLE)?;
+/// sender.write_all(b"x")?;
+///
+/// let mut events = Events::with_capacity(8);
+/// poll.poll(&mut events, None)?;
+/// let mut iter: Iter<'_> = events.iter();
+/// assert_eq!(iter.len(), 1);
+/// let event = iter.next().unwrap();
+/// assert_eq!(event.token(), Token(1));
+/// assert!(event.is_readable());
+/// assert!(iter.next().is_none());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Iter<'a> {
     inner: std::slice::Iter<'a, RawEvent>,

@@ -27,6 +27,27 @@ use crate::{Interest, Registry, SourceFd};
 /// did: a chunk of its output, as read (not split into lines), or its exit,
 /// which is always its last event: after its exit *and* end of file on both
 /// of its pipes (a grandchild that keeps them open delays it).
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::reactor::{ChildEvent, EventLoop, Flow};
+/// use std::process::Command;
+///
+/// let mut ev: EventLoop<(Vec<u8>, Option<i32>)> = EventLoop::new()?;
+/// ev.spawn(Command::new("sh").args(["-c", "echo hi"]), |cx, event| {
+///     match event {
+///         ChildEvent::Stdout(bytes) => cx.data.0.extend_from_slice(bytes),
+///         ChildEvent::Stderr(_) => {}
+///         ChildEvent::Exit(status) => cx.data.1 = status.code(),
+///     }
+///     Ok(Flow::Continue)
+/// })?;
+/// let mut got = (Vec::new(), None);
+/// ev.run(&mut got)?; // the entry goes after `Exit`: nothing is left
+/// assert_eq!(got, (b"hi\n".to_vec(), Some(0)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum ChildEvent<'a> {
     /// Bytes the child wrote to its stdout.

@@ -18,6 +18,29 @@ use crate::event::{Event, Source};
 /// Changes take effect at once: a source removed here gets no further event,
 /// even one collected in this turn already; a source inserted here gets
 /// nothing from events collected before it existed.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::reactor::{EventLoop, Flow, Timer};
+/// use std::time::Duration;
+///
+/// let mut ev: EventLoop<Vec<&'static str>> = EventLoop::new()?;
+/// ev.insert_timer(Timer::after(Duration::ZERO), |cx| {
+///     cx.data.push("first");
+///     // A handler inserts into the loop that runs it.
+///     cx.insert_timer(Timer::after(Duration::from_millis(1)), |cx| {
+///         cx.data.push("second");
+///         cx.stop();
+///         Ok(Flow::Continue)
+///     })?;
+///     Ok(Flow::Continue)
+/// })?;
+/// let mut log = Vec::new();
+/// ev.run(&mut log)?;
+/// assert_eq!(log, ["first", "second"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Cx<'a, T> {
     /// The loop's data: one `&mut T` for every handler, so no
     /// `Rc<RefCell<_>>` is needed to share state between them.

@@ -10,6 +10,26 @@ use crate::Token;
 /// entry is removed, but never the serial, so a key kept after its entry was
 /// removed stays *stale* for good: [`remove`](super::EventLoop::remove)
 /// answers `false` for it, and it never names a later entry.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::reactor::{EventLoop, Flow, Timer};
+/// use std::time::Duration;
+///
+/// let mut ev: EventLoop<()> = EventLoop::new()?;
+/// let hour = Timer::after(Duration::from_secs(3600));
+/// let key = ev.insert_timer(hour, |_| Ok(Flow::Continue))?;
+/// assert!(ev.remove(key));
+/// assert!(!ev.remove(key)); // stale for good
+///
+/// // The slab index may be reused; the key is not.
+/// let later = ev.insert_timer(hour, |_| Ok(Flow::Continue))?;
+/// assert_ne!(key, later);
+/// assert!(!ev.remove(key));
+/// assert_eq!(ev.len(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Key {
     pub(super) index: usize,

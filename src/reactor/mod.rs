@@ -113,6 +113,24 @@ use crate::{Backend, Events, Interest, Poll, Waker};
 use inner::Inner;
 
 /// What a handler wants after it ran.
+///
+/// # Examples
+///
+/// ```
+/// use pipeloop::reactor::{EventLoop, Flow, Timer};
+/// use std::time::Duration;
+///
+/// let mut ev: EventLoop<u32> = EventLoop::new()?;
+/// ev.insert_timer(Timer::every(Duration::from_millis(1)), |cx| {
+///     *cx.data += 1;
+///     Ok(if *cx.data == 3 { Flow::Remove } else { Flow::Continue })
+/// })?;
+/// let mut ticks = 0;
+/// ev.run(&mut ticks)?; // returns once nothing is left to wait for
+/// assert_eq!(ticks, 3);
+/// assert!(ev.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
     /// Keep the entry (a one-shot timer is done all the same).
@@ -128,6 +146,24 @@ pub enum Flow {
 ///
 /// `T` is the loop's data: `run` takes a `&mut T` and every handler gets it
 /// as `cx.data`.
+///
+/// # Examples
+///
+/// Work sent from another thread runs on the loop's thread; `run` returns
+/// once it has run and no [`Remote`] is left:
+///
+/// ```
+/// use pipeloop::reactor::EventLoop;
+///
+/// let mut ev: EventLoop<u32> = EventLoop::new()?;
+/// let remote = ev.remote();
+/// let worker = std::thread::spawn(move || remote.send(|cx| *cx.data = 42));
+/// let mut answer = 0;
+/// ev.run(&mut answer)?;
+/// worker.join().unwrap()?;
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct EventLoop<T> {
     poll: Poll,
     events: Events,
