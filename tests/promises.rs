@@ -27,7 +27,7 @@ const WAKER: Token = Token(9);
 
 /// How many times each cross-thread scenario runs per backend: the broken
 /// hand-off it guards against loses a race, which one round might not run.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// docs/poll-backend.md: a changer that finds the poller asleep takes a
 /// ticket and wakes it, and the poller "never goes back to sleep on the old
@@ -76,7 +76,8 @@ enum End {
     Deregister,
     /// Drop the registered receiver while a clone keeps the pipe open (so
     /// on epoll the kernel would keep the registration without pipeloop's
-    /// `EPOLL_CTL_DEL`).
+    /// `EPOLL_CTL_DEL`), then open a new pipe, which most likely reuses the
+    /// fd number (so on poll(2) a leftover entry would watch it).
     Drop,
 }
 
@@ -100,19 +101,30 @@ fn no_event_after_the_registration_ends(poll: &mut Poll, how: End) {
         // Borrowed, not moved: a waker dropped before the poll sees its
         // wake may lose it.
         let waker = &waker;
-        thread::scope(|s| {
-            s.spawn(move || {
+        let reused = thread::scope(|s| {
+            let changer = s.spawn(move || {
                 poller.wait_until_blocked();
-                match how {
+                let reused = match how {
                     End::Deregister => {
                         registry.deregister(&mut receiver).expect("deregister");
+                        None
                     }
-                    End::Drop => drop(receiver),
-                }
+                    End::Drop => {
+                        drop(receiver);
+                        // Most likely takes the dropped end's fd number: a
+                        // registration that outlived the end would now
+                        // watch this pipe, which is made readable too.
+                        let (mut sender, receiver) = pipe::new().expect("pipe::new");
+                        sender.write_all(b"x").expect("write");
+                        Some((sender, receiver))
+                    }
+                };
                 sender.write_all(b"x").expect("write");
                 waker.wake().expect("wake");
+                reused
             });
             poll.poll(&mut events, Some(PATIENCE)).expect("poll");
+            changer.join().expect("the changer panicked")
         });
         let first = tokens(&events);
         assert!(
@@ -130,7 +142,7 @@ fn no_event_after_the_registration_ends(poll: &mut Poll, how: End) {
                 PIPE.0
             );
         }
-        drop(keep_open);
+        drop((keep_open, reused));
     }
 }
 
