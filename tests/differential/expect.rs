@@ -32,6 +32,17 @@ impl Seen {
         }
     }
 
+    /// The token and the flags set, for a transcript.
+    pub fn summary(&self) -> String {
+        let set: Vec<&str> = self
+            .flags
+            .iter()
+            .filter(|&&(_, set)| set)
+            .map(|&(name, _)| name)
+            .collect();
+        format!("Token({}) {}", self.token, set.join("|"))
+    }
+
     fn flag(&self, name: &str) -> bool {
         self.flags.iter().any(|&(n, set)| n == name && set)
     }

@@ -31,6 +31,19 @@ pub fn run(ops: &[Op], backend: Backend) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Runs `ops` as `run` does, and returns what the program saw, one line
+/// per op: each call's result (error kinds, byte counts) and each poll's
+/// events (sorted by token, with their flags); stops at the first
+/// disagreement with the model.
+pub fn transcript(ops: &[Op], backend: Backend) -> Result<Vec<String>, Failure> {
+    let mut runner = Runner::new(backend);
+    for (step, &op) in ops.iter().enumerate() {
+        runner.step(op).map_err(|failure| failure.at(step))?;
+        runner.transcript.push(std::mem::take(&mut runner.line));
+    }
+    Ok(runner.transcript)
+}
+
 enum End {
     Sender(Sender),
     Receiver(Receiver),
@@ -66,6 +79,9 @@ struct Runner {
     wakers: HashMap<W, Waker>,
     model: Model,
     read_buf: Vec<u8>,
+    /// What the program saw, one line per op (see `transcript`).
+    transcript: Vec<String>,
+    line: String,
 }
 
 impl Runner {
@@ -79,6 +95,8 @@ impl Runner {
             wakers: HashMap::new(),
             model: Model::default(),
             read_buf: vec![0; MAX_TRANSFER],
+            transcript: Vec::new(),
+            line: String::new(),
         }
     }
 
@@ -138,6 +156,7 @@ impl Runner {
             }
             Call::Deregister => registry.deregister(end.source()),
         };
+        self.line = outcome(&got);
         let expected = self.model.expected(h, call);
         match (&expected, &got) {
             (Ok(()), Ok(())) => self.model.apply(h, call),
@@ -155,6 +174,7 @@ impl Runner {
             return Ok(());
         };
         let result = sender.write(&ZEROS[..len]);
+        self.line = outcome(&result);
         self.model.wrote(h, len, &result)
     }
 
@@ -163,6 +183,7 @@ impl Runner {
             return Ok(());
         };
         let result = receiver.read(&mut self.read_buf[..len]);
+        self.line = outcome(&result);
         self.model.read(h, len, &result)
     }
 
@@ -199,6 +220,9 @@ impl Runner {
             .poll(&mut self.events, Some(Duration::ZERO))
             .expect("poll");
         let seen: Vec<Seen> = self.events.iter().map(Seen::of).collect();
+        let mut lines: Vec<String> = seen.iter().map(Seen::summary).collect();
+        lines.sort();
+        self.line = lines.join(", ");
         self.model.check_poll(&seen, &room)
     }
 
@@ -212,6 +236,14 @@ impl Runner {
             }
         }
         room
+    }
+}
+
+/// An op's result as the transcript shows it: the value, or the error kind.
+fn outcome<T: std::fmt::Debug>(result: &io::Result<T>) -> String {
+    match result {
+        Ok(value) => format!("Ok({value:?})"),
+        Err(e) => format!("Err({:?})", e.kind()),
     }
 }
 
