@@ -137,6 +137,13 @@ fn a_restarted_command_that_succeeds_leaves_no_failure() {
     assert_eq!(out.code(), 0);
 }
 
+/// The pid a command printed as its first line (`name | 1234`).
+fn printed_pid(out: &util::Output) -> i32 {
+    let line = out.stdout();
+    let value = line.lines().next().and_then(|l| l.split('|').nth(1));
+    value.expect("a printed pid").trim().parse().expect("a pid")
+}
+
 /// Starts poller on `args` and waits for its first stdout line (an event,
 /// not a sleep); the rest of stdout is read by the returned thread.
 fn start_and_wait_for_a_line(
@@ -241,14 +248,7 @@ fn a_process_that_escapes_the_group_does_not_hold_the_shutdown() {
         "waited for the escaped sleep"
     );
     assert!(out.stderr().contains("exit 137"), "{}", out.stderr());
-    let pid: i32 = out
-        .stdout()
-        .split('|')
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = printed_pid(&out);
     // SAFETY: kill sends a signal to the escaped sleep, ours to end.
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
@@ -310,14 +310,7 @@ fn timeout_exits_124_and_leaves_no_child() {
         started.elapsed() < Duration::from_secs(60),
         "the sleep was stopped"
     );
-    let pid: i32 = out
-        .stdout()
-        .split('|')
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = printed_pid(&out);
     assert!(!alive(pid), "the sleep was killed and reaped");
 }
 
@@ -336,14 +329,7 @@ fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
         started.elapsed()
     );
     assert!(out.stderr().contains("exit 137"), "{}", out.stderr());
-    let pid: i32 = out
-        .stdout()
-        .split('|')
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = printed_pid(&out);
     assert!(!alive(pid));
 }
 
