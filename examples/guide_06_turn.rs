@@ -49,20 +49,24 @@ fn main() -> io::Result<()> {
     };
     println!("an EventLoop on the {} backend", ev.backend());
 
-    ev.insert(rx, Interest::READABLE, |cx, rx: &mut pipe::Receiver, _event| {
-        let mut buf = [0; 64];
-        loop {
-            match rx.read(&mut buf) {
-                Ok(0) => {
-                    cx.data.say("  dispatch I/O: end of file; Flow::Remove");
-                    return Ok(Flow::Remove);
+    ev.insert(
+        rx,
+        Interest::READABLE,
+        |cx, rx: &mut pipe::Receiver, _event| {
+            let mut buf = [0; 64];
+            loop {
+                match rx.read(&mut buf) {
+                    Ok(0) => {
+                        cx.data.say("  dispatch I/O: end of file; Flow::Remove");
+                        return Ok(Flow::Remove);
+                    }
+                    Ok(n) => cx.data.say(&format!("  dispatch I/O: read {n} bytes")),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Flow::Continue),
+                    Err(e) => return Err(e),
                 }
-                Ok(n) => cx.data.say(&format!("  dispatch I/O: read {n} bytes")),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Flow::Continue),
-                Err(e) => return Err(e),
             }
-        }
-    })?;
+        },
+    )?;
     ev.before_sleep(|cx| {
         cx.data.say("  before-sleep: the poll may block now");
         Ok(())
@@ -88,7 +92,8 @@ fn main() -> io::Result<()> {
 
     println!("\n3. a timer 300 ms away; another thread sends work after 40 ms");
     ev.insert_timer(Timer::after(Duration::from_millis(300)), |cx| {
-        cx.data.say("  due timer: 300 ms; dropping the pipe's write end");
+        cx.data
+            .say("  due timer: 300 ms; dropping the pipe's write end");
         cx.data.tx = None;
         Ok(Flow::Continue)
     })?;

@@ -289,7 +289,11 @@ fn on_child(
         ChildEvent::Exit(status) => {
             if !out.partial.is_empty() {
                 out.lines += 1;
-                println!("   {} | {}", out.name, String::from_utf8_lossy(&out.partial));
+                println!(
+                    "   {} | {}",
+                    out.name,
+                    String::from_utf8_lossy(&out.partial)
+                );
             }
             println!("   {}: {status} after {} line(s)", out.name, out.lines);
             cx.data.remove(&key);
