@@ -209,7 +209,7 @@ impl Poll {
     /// this system does not have it; the OS error if it cannot be made.
     pub fn with_backend(backend: Backend) -> io::Result<Poll> {
         let selector = sys::Selector::new(backend)?;
-        log::trace!("pipeloop: created a {backend} poller");
+        log::trace!("pipeloop: created the {backend} poller");
         Ok(Poll {
             registry: Registry {
                 selector: Arc::new(selector),

@@ -70,7 +70,7 @@
 //! When the last `Signals` watching a signal stops (`remove` or drop), the
 //! disposition that was there before is restored, as soon as pipeloop's
 //! handler is the one installed (see [Living with other signal
-//! code](self#living-with-other-signal-code).
+//! code](self#living-with-other-signal-code)).
 //!
 //! While a signal is watched its default action does not happen: SIGINT no
 //! longer ends the program; your loop decides. For SIGCHLD that also means

@@ -106,9 +106,13 @@ impl<'a, T> Cx<'a, T> {
         self.inner.child_pid(key)
     }
 
-    /// Makes [`run`](super::EventLoop::run) return once this handler
-    /// returns. Events of this turn not dispatched yet are kept for the next
-    /// run.
+    /// Makes [`run`](super::EventLoop::run) return at the end of this
+    /// step of the turn. From an I/O, signal or child handler: once the
+    /// event being dispatched is done (a child's event may run its handler
+    /// for several chunks first); the turn's other events, due timers and
+    /// remote work wait for the next run, none lost. From a timer or remote
+    /// work: at the end of the turn (its other due timers and queued remote
+    /// work still run). From the before-sleep hook: the loop does not poll.
     pub fn stop(&mut self) {
         self.inner.stop = true;
     }

@@ -83,7 +83,8 @@
 //! ends the turn after that handler returns, and `run` / `run_once` return
 //! it; events of the turn not dispatched yet are kept for the next turn, so
 //! none is lost, and the loop can be run again. `trace!` logs every event
-//! and firing timer, so `RUST_LOG=pipeloop=trace` shows the loop at work;
+//! and firing timer, so a program that installs a logger (`poller --trace`
+//! does, and honours `RUST_LOG=pipeloop=trace`) shows the loop at work;
 //! [`describe`](EventLoop::describe) prints what it holds.
 
 mod child;
@@ -303,8 +304,10 @@ impl<T> EventLoop<T> {
         Remote::new(&self.inner.remote)
     }
 
-    /// Sets the hook that runs when the loop is about to block in `poll`
-    /// (not before a poll with a zero timeout), replacing any earlier one.
+    /// Sets the hook that runs when the loop may block in `poll`, replacing
+    /// any earlier one. It does not run when the turn's timeout is zero
+    /// (`run_once(.., Some(ZERO))`, or a timer already due); it does run
+    /// when remote work is queued, before that work cuts the wait to zero.
     /// Its error ends the turn, as a handler's does.
     pub fn before_sleep<F>(&mut self, hook: F)
     where
