@@ -326,7 +326,14 @@ fn concurrent_wakes_are_never_lost() {
             }
             for round in 0..ROUNDS {
                 barrier.wait();
+                let started = Instant::now();
                 poll.poll(&mut events, Some(PATIENCE)).unwrap();
+                // A lost wake shows as the poll sleeping its whole timeout
+                // (the event itself may come along when it times out).
+                assert!(
+                    started.elapsed() < PATIENCE,
+                    "round {round}: the wakes were lost, the poll slept {PATIENCE:?}"
+                );
                 let woken = tokens(&events).iter().filter(|&&t| t == WAKE).count();
                 assert_eq!(woken, 1, "round {round}: {events:?}");
             }
@@ -337,6 +344,7 @@ fn concurrent_wakes_are_never_lost() {
         expect_no_events(poll, &mut events);
         // So only a new wake, sent while the poll sleeps, can end this one.
         let poller = Poller::current();
+        let started = Instant::now();
         thread::scope(|s| {
             s.spawn(|| {
                 poller.wait_until_blocked();
@@ -344,6 +352,7 @@ fn concurrent_wakes_are_never_lost() {
             });
             poll.poll(&mut events, Some(PATIENCE)).unwrap();
         });
+        assert!(started.elapsed() < PATIENCE, "the last wake was lost");
         assert_eq!(tokens(&events), [WAKE]);
     });
 }
