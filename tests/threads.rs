@@ -518,6 +518,39 @@ fn timed_out_poll_never_returns_early() {
     });
 }
 
+/// A sub-millisecond timeout sleeps instead of spinning: a wait rounded
+/// down to 0 would still end after its timeout (each backend waits again
+/// until the deadline), so the test counts instead of timing: a poll that
+/// sleeps is a voluntary context switch of this thread, a spin of zero
+/// timeouts is none.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sub_millisecond_timeout_sleeps_instead_of_spinning() {
+    fn voluntary_switches() -> libc::c_long {
+        // SAFETY: all-zero is a valid rusage, which getrusage fills.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid rusage to write.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+        assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+        usage.ru_nvcsw
+    }
+    for_each_backend(|poll| {
+        let (_sender, _receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
+        let mut events = Events::with_capacity(8);
+        for timeout in [Duration::from_micros(200), Duration::from_nanos(1_500_000)] {
+            let before = voluntary_switches();
+            for _ in 0..20 {
+                poll.poll(&mut events, Some(timeout)).unwrap();
+                assert!(events.is_empty(), "{events:?}");
+            }
+            // Each sleep is one; a few may be lost to a timer that expired
+            // before the thread got to sleep, never all of them.
+            let slept = voluntary_switches() - before;
+            assert!(slept >= 1, "20 polls of {timeout:?} never slept: a spin");
+        }
+    });
+}
+
 #[test]
 fn events_of_capacity_zero_is_invalid_input() {
     for_each_backend(|poll| {
