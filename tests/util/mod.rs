@@ -105,6 +105,39 @@ pub fn expect_events(poll: &mut Poll, events: &mut Events, expected: &[Expect]) 
     seen
 }
 
+/// Polls until one event matches `expected` (as [`expect_events`]), and
+/// asserts that the poll which reported it reported nothing else for that
+/// token: one event, not two that together say the same. Returns every
+/// event seen.
+#[track_caller]
+pub fn expect_one_event(poll: &mut Poll, events: &mut Events, expected: Expect) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "timed out waiting for {expected:?}; saw {seen:?}"
+        );
+        poll.poll(events, Some(deadline - now)).expect("poll");
+        let this: Vec<String> = events
+            .iter()
+            .filter(|e| e.token() == Token(expected.token))
+            .map(|e| format!("{e:?}"))
+            .collect();
+        let found = events.iter().any(|e| expected.matches(e));
+        seen.extend(events.iter().map(|e| format!("{e:?}")));
+        if found {
+            assert_eq!(
+                this.len(),
+                1,
+                "more than one event for {expected:?}: {this:?}"
+            );
+            return seen;
+        }
+    }
+}
+
 /// Polls once for `QUIET` and asserts that nothing was reported.
 #[track_caller]
 pub fn expect_no_events(poll: &mut Poll, events: &mut Events) {
