@@ -6,22 +6,12 @@
 
 mod util;
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 
 use pipeloop::{Backend, Events, Poll, Token, Waker, pipe};
-use util::{Expect, expect_events, for_each_backend, open_fds};
-
-/// The fds open now: `util::open_fds` without the one its `read_dir` used
-/// (listed, but closed by the time the list is returned).
-fn live_fds() -> HashSet<RawFd> {
-    let mut fds = open_fds();
-    // SAFETY: F_GETFD takes no argument and only reads the fd table.
-    fds.retain(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0);
-    fds
-}
+use util::{Expect, can_list_fds, expect_events, for_each_backend, live_fds};
 
 fn get_nofile() -> libc::rlimit {
     let mut limit = libc::rlimit {
@@ -112,6 +102,9 @@ impl Drop for OneFdFree {
 
 #[test]
 fn out_of_fds_is_emfile_and_leaves_nothing_open() {
+    if !can_list_fds("out_of_fds_is_emfile_and_leaves_nothing_open") {
+        return;
+    }
     let limit_before = get_nofile();
     let fds_before = live_fds();
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use pipeloop::{Backend, Events, Interest, Poll, Token, Waker, pipe};
 use util::{
-    Expect, assert_cloexec, assert_nonblocking, expect_events, for_each_backend, open_fds,
-    status_flags,
+    Expect, assert_cloexec, assert_nonblocking, can_list_fds, expect_events, for_each_backend,
+    live_fds, status_flags,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -27,15 +27,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// lock, which must not fail the others).
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The fds open now: `util::open_fds` without the one its `read_dir` used
-/// (listed, but closed by the time the list is returned).
-fn live_fds() -> HashSet<RawFd> {
-    let mut fds = open_fds();
-    // SAFETY: F_GETFD takes no argument and only reads the fd table.
-    fds.retain(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0);
-    fds
 }
 
 /// The fds in `after` that were not in `before`, sorted.
@@ -166,6 +157,9 @@ fn std_io_pipe_ends_are_nonblocking() {
 #[test]
 fn poll_and_waker_fds_are_cloexec_and_closed_on_drop() {
     let _serial = serial();
+    if !can_list_fds("poll_and_waker_fds_are_cloexec_and_closed_on_drop") {
+        return;
+    }
     for_each_backend(|poll| {
         let backend = poll.backend();
 
@@ -236,6 +230,9 @@ const CYCLES: usize = 2_000;
 #[test]
 fn no_fd_growth_over_pipe_register_poll_drop_cycles() {
     let _serial = serial();
+    if !can_list_fds("no_fd_growth_over_pipe_register_poll_drop_cycles") {
+        return;
+    }
     for_each_backend(|poll| {
         let mut events = Events::with_capacity(8);
         let before = live_fds();
@@ -278,6 +275,9 @@ fn no_fd_growth_over_pipe_register_poll_drop_cycles() {
 #[test]
 fn no_fd_growth_over_poll_and_waker_create_drop_cycles() {
     let _serial = serial();
+    if !can_list_fds("no_fd_growth_over_poll_and_waker_create_drop_cycles") {
+        return;
+    }
     for_each_backend(|poll| {
         let backend = poll.backend();
         let mut events = Events::with_capacity(8);

@@ -15,7 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use pipeloop::{Events, Interest, Poll, Token, Waker};
 use util::{
-    Expect, assert_error_kind, expect_events, expect_no_event_for, for_each_backend, open_fds,
+    Expect, assert_error_kind, can_list_fds, expect_events, expect_no_event_for, for_each_backend,
+    live_fds,
 };
 
 /// One test at a time: one counts the process's fds, and the children
@@ -167,9 +168,12 @@ fn a_forked_child_dropping_its_copy_leaves_the_parents_registration() {
 #[test]
 fn a_dropped_poll_closes_its_fds_while_registered_sources_live() {
     let _serial = serial();
+    if !can_list_fds("a_dropped_poll_closes_its_fds_while_registered_sources_live") {
+        return;
+    }
     for &backend in pipeloop::Backend::available() {
         let (mut sender, mut receiver) = pipeloop::pipe::new().unwrap();
-        let before = open_fds();
+        let before = live_fds();
         let poll = Poll::with_backend(backend).unwrap();
         poll.registry()
             .register(&mut receiver, Token(1), Interest::READABLE)
@@ -184,7 +188,7 @@ fn a_dropped_poll_closes_its_fds_while_registered_sources_live() {
         // Reading and writing still work, and try to re-arm nothing.
         sender.write_all(b"x").unwrap();
         assert_eq!(util::drain(&receiver), b"x");
-        let after = open_fds();
+        let after = live_fds();
         assert_eq!(
             before, after,
             "[{backend}] fds left open by the dropped Poll"

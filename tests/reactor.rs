@@ -720,9 +720,12 @@ fn before_sleep_runs_when_the_loop_is_about_to_block() {
 
 #[test]
 fn dropping_the_loop_closes_every_fd_it_held() {
+    if !util::can_list_fds("dropping_the_loop_closes_every_fd_it_held") {
+        return;
+    }
     each_backend(|ev: EventLoop<()>| {
         drop(ev); // the backend's own fds, counted apart from this
-        let before = util::open_fds();
+        let before = util::live_fds();
         let mut ev: EventLoop<()> = EventLoop::new().unwrap();
         let mut senders = Vec::new();
         for _ in 0..10 {
@@ -737,7 +740,7 @@ fn dropping_the_loop_closes_every_fd_it_held() {
             .unwrap();
         drop(ev);
         drop(senders);
-        let after = util::open_fds();
+        let after = util::live_fds();
         assert_eq!(before, after, "fds left open");
     });
 }

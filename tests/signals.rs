@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use pipeloop::signal::Signals;
 use pipeloop::{Events, Interest, Poll, Token};
-use util::{PATIENCE, assert_cloexec, assert_nonblocking, for_each_backend, open_fds};
+use util::{
+    PATIENCE, assert_cloexec, assert_nonblocking, can_list_fds, for_each_backend, live_fds,
+};
 
 const SIGNALS: Token = Token(7);
 
@@ -81,9 +83,20 @@ fn raise_gives_one_readable_event_and_pending_reports_it_once() {
     for_each_backend(|poll| {
         let mut signals = registered(poll, &[libc::SIGUSR1]);
         raise(libc::SIGUSR1);
-        let seen = wait_for(poll, &mut signals, libc::SIGUSR1);
-        assert_eq!(seen, [libc::SIGUSR1]);
+        // The handler has run when raise returns: the first poll has it,
+        // as one readable event.
+        let mut events = Events::with_capacity(8);
+        poll.poll(&mut events, Some(PATIENCE)).expect("poll");
+        let ours: Vec<_> = events.iter().filter(|e| e.token() == SIGNALS).collect();
+        assert_eq!(ours.len(), 1, "one event: {events:?}");
+        assert!(ours[0].is_readable(), "{events:?}");
+        assert_eq!(signals.pending().collect::<Vec<_>>(), [libc::SIGUSR1]);
         assert_eq!(signals.pending().count(), 0, "reported once");
+        poll.poll(&mut events, Some(util::QUIET)).expect("poll");
+        assert!(
+            events.iter().all(|e| e.token() != SIGNALS),
+            "an event after pending() took the signal: {events:?}"
+        );
     });
 }
 
@@ -276,9 +289,12 @@ fn signals_register_only_readable() {
 }
 
 fn the_pipe_fds_are_close_on_exec_and_non_blocking() {
-    let before: HashSet<_> = open_fds();
+    if !can_list_fds("the_pipe_fds_are_close_on_exec_and_non_blocking") {
+        return;
+    }
+    let before: HashSet<_> = live_fds();
     let signals = Signals::new(&[libc::SIGUSR1]).unwrap();
-    let after: HashSet<_> = open_fds();
+    let after: HashSet<_> = live_fds();
     let new: Vec<_> = after.difference(&before).copied().collect();
     assert_eq!(new.len(), 2, "one pipe: {new:?}");
     assert!(
@@ -295,12 +311,15 @@ fn the_pipe_fds_are_close_on_exec_and_non_blocking() {
 }
 
 fn no_fd_grows_over_1000_create_drop_cycles() {
-    let before = open_fds().len();
+    if !can_list_fds("no_fd_grows_over_1000_create_drop_cycles") {
+        return;
+    }
+    let before = live_fds().len();
     for _ in 0..1000 {
         let mut signals = Signals::new(&[libc::SIGUSR1, libc::SIGTERM]).unwrap();
         signals.add(libc::SIGUSR2).unwrap();
     }
-    assert_eq!(open_fds().len(), before);
+    assert_eq!(live_fds().len(), before);
 }
 
 /// How a forked child ended.

@@ -298,38 +298,73 @@ fn waker_wakes_coalesce() {
     });
 }
 
-/// Many threads wake at once while the poll loops: every poll reports the
-/// token at most once, and the last wake is never lost.
+/// Many threads wake at once while the poll sleeps. Each round, the poller
+/// meets the waking threads at a barrier and then blocks (no zero timeout):
+/// each thread wakes once after the barrier, so a round's wakes race with
+/// the poller going to sleep, and none of them can have been taken by an
+/// earlier poll. The blocked poll must return with the token (a lost wake
+/// leaves it asleep until `PATIENCE`), reported at most once per poll.
+/// Afterwards, what is left over is taken, nothing more may come, and a
+/// wake sent while the poll is blocked must still arrive.
 #[test]
 fn concurrent_wakes_are_never_lost() {
+    const ROUNDS: usize = 300;
     for_each_waker(|poll, make| {
         let waker = make(poll.registry(), Token(WAKE));
         let threads = 4;
         let barrier = Barrier::new(threads + 1);
         let mut events = Events::with_capacity(8);
+        let mut failure = None;
 
         thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
-                    barrier.wait();
-                    for _ in 0..1000 {
+                    for _ in 0..ROUNDS {
+                        barrier.wait();
                         waker.wake().unwrap();
                     }
-                    barrier.wait();
                 });
             }
-            barrier.wait();
-            // Wakers are still running: some polls see them.
-            for _ in 0..10 {
-                poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+            // A failure is kept until the scope ends: the other threads
+            // wait at the barrier for every round.
+            for round in 0..ROUNDS {
+                barrier.wait();
+                if failure.is_some() {
+                    continue;
+                }
+                let started = Instant::now();
+                poll.poll(&mut events, Some(PATIENCE)).unwrap();
                 let woken = tokens(&events).iter().filter(|&&t| t == WAKE).count();
-                assert!(woken <= 1, "{events:?}");
+                // A lost wake shows as the poll sleeping its whole timeout
+                // (the event itself may come along when it times out).
+                if started.elapsed() >= PATIENCE {
+                    failure = Some(format!(
+                        "round {round}: the wakes were lost, the poll slept"
+                    ));
+                } else if woken != 1 {
+                    failure = Some(format!("round {round}: {woken} wake events: {events:?}"));
+                }
             }
-            barrier.wait();
         });
-        // Every thread is done; one more wake must be seen.
-        waker.wake().unwrap();
-        expect_events(poll, &mut events, &[Expect::readable(WAKE)]);
+        if let Some(failure) = failure {
+            panic!("{failure}");
+        }
+        // Every thread is done. A wake of the last round may still be
+        // pending: take it, then nothing more may be reported.
+        poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        expect_no_events(poll, &mut events);
+        // So only a new wake, sent while the poll sleeps, can end this one.
+        let poller = Poller::current();
+        let started = Instant::now();
+        thread::scope(|s| {
+            s.spawn(|| {
+                poller.wait_until_blocked();
+                waker.wake().unwrap();
+            });
+            poll.poll(&mut events, Some(PATIENCE)).unwrap();
+        });
+        assert!(started.elapsed() < PATIENCE, "the last wake was lost");
+        assert_eq!(tokens(&events), [WAKE]);
     });
 }
 
@@ -479,6 +514,39 @@ fn timed_out_poll_never_returns_early() {
                 elapsed >= timeout,
                 "{timeout:?} timeout returned after {elapsed:?}"
             );
+        }
+    });
+}
+
+/// A sub-millisecond timeout sleeps instead of spinning: a wait rounded
+/// down to 0 would still end after its timeout (each backend waits again
+/// until the deadline), so the test counts instead of timing: a poll that
+/// sleeps is a voluntary context switch of this thread, a spin of zero
+/// timeouts is none.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sub_millisecond_timeout_sleeps_instead_of_spinning() {
+    fn voluntary_switches() -> libc::c_long {
+        // SAFETY: all-zero is a valid rusage, which getrusage fills.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid rusage to write.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+        assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+        usage.ru_nvcsw
+    }
+    for_each_backend(|poll| {
+        let (_sender, _receiver) = util::registered_pipe(poll, 1, Interest::READABLE);
+        let mut events = Events::with_capacity(8);
+        for timeout in [Duration::from_micros(200), Duration::from_nanos(1_500_000)] {
+            let before = voluntary_switches();
+            for _ in 0..20 {
+                poll.poll(&mut events, Some(timeout)).unwrap();
+                assert!(events.is_empty(), "{events:?}");
+            }
+            // Each sleep is one; a few may be lost to a timer that expired
+            // before the thread got to sleep, never all of them.
+            let slept = voluntary_switches() - before;
+            assert!(slept >= 1, "20 polls of {timeout:?} never slept: a spin");
         }
     });
 }

@@ -361,3 +361,26 @@ pub(crate) fn drain(fd: &OwnedFd) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rounding itself: up, never down, so that no sub-millisecond
+    /// timeout becomes 0 (a spin) and no wait ends early.
+    #[test]
+    fn timeout_ms_rounds_up_to_whole_milliseconds() {
+        let ms = |d| timeout_ms(Some(d));
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(ms(Duration::ZERO), 0);
+        assert_eq!(ms(Duration::from_nanos(1)), 1);
+        assert_eq!(ms(Duration::from_micros(200)), 1);
+        assert_eq!(ms(Duration::from_micros(999)), 1);
+        assert_eq!(ms(Duration::from_millis(1)), 1);
+        assert_eq!(ms(Duration::from_nanos(1_000_001)), 2);
+        assert_eq!(ms(Duration::from_nanos(1_500_000)), 2);
+        assert_eq!(ms(Duration::from_millis(30)), 30);
+        assert_eq!(ms(Duration::new(2, 1)), 2001);
+        assert_eq!(ms(LONGEST_WAIT), libc::c_int::MAX);
+    }
+}

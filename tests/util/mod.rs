@@ -105,6 +105,39 @@ pub fn expect_events(poll: &mut Poll, events: &mut Events, expected: &[Expect]) 
     seen
 }
 
+/// Polls until one event matches `expected` (as [`expect_events`]), and
+/// asserts that the poll which reported it reported nothing else for that
+/// token: one event, not two that together say the same. Returns every
+/// event seen.
+#[track_caller]
+pub fn expect_one_event(poll: &mut Poll, events: &mut Events, expected: Expect) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "timed out waiting for {expected:?}; saw {seen:?}"
+        );
+        poll.poll(events, Some(deadline - now)).expect("poll");
+        let this: Vec<String> = events
+            .iter()
+            .filter(|e| e.token() == Token(expected.token))
+            .map(|e| format!("{e:?}"))
+            .collect();
+        let found = events.iter().any(|e| expected.matches(e));
+        seen.extend(events.iter().map(|e| format!("{e:?}")));
+        if found {
+            assert_eq!(
+                this.len(),
+                1,
+                "more than one event for {expected:?}: {this:?}"
+            );
+            return seen;
+        }
+    }
+}
+
 /// Polls once for `QUIET` and asserts that nothing was reported.
 #[track_caller]
 pub fn expect_no_events(poll: &mut Poll, events: &mut Events) {
@@ -189,18 +222,42 @@ pub fn assert_nonblocking(fd: &impl AsRawFd) {
 }
 
 /// The fds open in this process, from `/proc/self/fd` (without the one the
-/// directory listing itself used, which is closed by the time it returns).
-pub fn open_fds() -> HashSet<RawFd> {
-    let listed: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+/// directory listing itself used, which is closed by the time it returns),
+/// or `None` where there is no `/proc/self/fd` (macOS, the BSDs without
+/// linprocfs): a test that counts fds then skips, through [`skip`].
+pub fn open_fds() -> Option<HashSet<RawFd>> {
+    let listed: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(e) if e.kind() == ErrorKind::NotFound => return None,
+        Err(e) => panic!("read /proc/self/fd: {e}"),
+    };
     // Checked after the listing is done, so that its own fd is closed.
-    listed
-        .into_iter()
-        // SAFETY: F_GETFD only asks whether the fd is open.
-        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
-        .collect()
+    Some(
+        listed
+            .into_iter()
+            // SAFETY: F_GETFD only asks whether the fd is open.
+            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+            .collect(),
+    )
+}
+
+/// Whether this host lists open fds; if not, says on stderr that `test` is
+/// skipped. A test that counts fds starts with
+/// `if !can_list_fds("name") { return; }` and then uses [`live_fds`].
+pub fn can_list_fds(test: &str) -> bool {
+    let can = open_fds().is_some();
+    if !can {
+        eprintln!("skipped: {test}: /proc/self/fd is absent, so open fds cannot be listed");
+    }
+    can
+}
+
+/// [`open_fds`] in a test that has checked [`can_list_fds`].
+#[track_caller]
+pub fn live_fds() -> HashSet<RawFd> {
+    open_fds().expect("/proc/self/fd went away")
 }
 
 /// Reads from a non-blocking reader until `WouldBlock` (or end of file),
@@ -280,9 +337,12 @@ impl Poller {
     }
 
     /// Returns once the thread is asleep in epoll_wait or poll, read from
-    /// `/proc/self/task/<tid>/syscall`. Where that cannot be read, it waits
-    /// `QUIET` instead; the scenarios stay correct either way, only the
-    /// "while blocked" path is then not certain to be exercised.
+    /// `/proc/self/task/<tid>/syscall`. Where that cannot be read (not
+    /// Linux, or a kernel without it), no portable call says whether
+    /// another thread is blocked: it then waits `QUIET` and says so on
+    /// stderr, once per process, because the scenarios stay correct but
+    /// their "while blocked" path is then not certain to run. With
+    /// `PIPELOOP_TEST_REQUIRE_BLOCKED` set, it panics instead.
     #[track_caller]
     pub fn wait_until_blocked(self) {
         #[cfg(target_os = "linux")]
@@ -290,9 +350,9 @@ impl Poller {
             let path = format!("/proc/self/task/{}/syscall", self.tid);
             let deadline = Instant::now() + PATIENCE;
             loop {
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    std::thread::sleep(QUIET);
-                    return;
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    Err(e) => return guess_blocked(&format!("{path}: {e}")),
                 };
                 let nr = text.split_whitespace().next().and_then(|n| n.parse().ok());
                 if nr.is_some_and(|nr: libc::c_long| POLL_SYSCALLS.contains(&nr)) {
@@ -307,8 +367,26 @@ impl Poller {
             }
         }
         #[cfg(not(target_os = "linux"))]
-        std::thread::sleep(QUIET);
+        guess_blocked("no /proc/self/task/<tid>/syscall on this OS");
     }
+}
+
+/// The fallback of [`Poller::wait_until_blocked`], made loud: a fixed wait,
+/// announced once, or a panic if the run asked for certainty.
+#[track_caller]
+fn guess_blocked(why: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    assert!(
+        std::env::var_os("PIPELOOP_TEST_REQUIRE_BLOCKED").is_none(),
+        "cannot see that the polling thread is blocked ({why})"
+    );
+    ONCE.call_once(|| {
+        eprintln!(
+            "note: cannot see that the polling thread is blocked ({why}); \
+             waiting {QUIET:?} instead, so the \"while blocked\" paths may not run"
+        );
+    });
+    std::thread::sleep(QUIET);
 }
 
 /// A new pipe whose receiver is registered with `poll` under `token`.

@@ -237,10 +237,14 @@ mod tests {
     #[test]
     fn a_closed_writer_is_read_closed_and_readable_only_with_bytes_left() {
         for c in [FREEBSD, NETBSD] {
+            // End of file with 0 bytes: only read-closed. Never writable,
+            // although the write filter sets writable with every EV_EOF.
             let empty = event(event_flags(c.evfilt_read, c.ev_eof, 0, 0, &c));
             assert!(empty.is_read_closed() && !empty.is_readable() && !empty.is_error());
+            assert!(!empty.is_writable(), "{empty:?}");
             let left = event(event_flags(c.evfilt_read, c.ev_eof, 0, 5, &c));
             assert!(left.is_read_closed() && left.is_readable());
+            assert!(!left.is_writable() && !left.is_error(), "{left:?}");
             let data = event(event_flags(c.evfilt_read, 0, 0, 5, &c));
             assert!(data.is_readable() && !data.is_read_closed() && !data.is_writable());
         }
@@ -251,8 +255,11 @@ mod tests {
         for c in [FREEBSD, NETBSD] {
             let open = event(event_flags(c.evfilt_write, 0, 0, 4096, &c));
             assert!(open.is_writable() && !open.is_write_closed() && !open.is_error());
+            // No room (data 0) and the reader gone: still writable, as
+            // src/pipe documents for kqueue.
             let closed = event(event_flags(c.evfilt_write, c.ev_eof, 0, 0, &c));
             assert!(closed.is_write_closed() && closed.is_error());
+            assert!(closed.is_writable(), "{closed:?}");
             assert!(!closed.is_readable() && !closed.is_read_closed());
         }
     }
