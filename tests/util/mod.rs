@@ -402,3 +402,31 @@ pub fn registered_pipe(
         .expect("register the receiver");
     (sender, receiver)
 }
+
+/// The `main` of a `harness = false` test binary: runs `cases` one after
+/// another on this one thread (a filter argument picks those whose name
+/// contains it), prints a line per case and "N passed, N failed", and
+/// exits 1 if any failed.
+pub fn run_cases(cases: &[(&str, fn())]) {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in cases {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        match std::panic::catch_unwind(case) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
