@@ -44,7 +44,8 @@ fn modes(backend: Backend) -> io::Result<()> {
     expect(&mut poll, &mut events, false)?; // empty
 
     println!("   edge: reported when it appears, then again after it was used up");
-    poll.registry().reregister(&mut rx, PIPE, Interest::READABLE)?;
+    poll.registry()
+        .reregister(&mut rx, PIPE, Interest::READABLE)?;
     write(&mut tx, 10)?;
     expect(&mut poll, &mut events, true)?;
     read(&mut rx, 4)?; // a full read: the edge is not used up
@@ -134,7 +135,9 @@ fn starving() -> io::Result<()> {
                 let mut this_turn = 0;
                 loop {
                     if budget == Some(this_turn) {
-                        println!("      turn {turn}: A read {this_turn} times; budget spent, A still ready");
+                        println!(
+                            "      turn {turn}: A read {this_turn} times; budget spent, A still ready"
+                        );
                         break;
                     }
                     if a_reads == 1_000 {
