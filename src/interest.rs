@@ -32,8 +32,9 @@ const MODES: u8 = LEVEL | ONESHOT;
 ///   [`WouldBlock`](std::io::ErrorKind::WouldBlock) (or, for pipeloop's own
 ///   pipes, after a short read or write, see [`pipe`](crate::pipe)), the next
 ///   readiness is reported again: drain the source before polling again.
-///   Before that, a backend may or may not report more (epoll reports every
-///   write to a pipe, poll(2) does not); never rely on such extra events.
+///   Before that, a backend may or may not report more (epoll reports
+///   every write to a pipe on most Linux kernels, though not between 5.5
+///   and 5.15; poll(2) does not); never rely on such extra events.
 /// - **level** ([`level`](Interest::level)): readiness is reported on every
 ///   poll for as long as it lasts.
 /// - **oneshot** ([`oneshot`](Interest::oneshot)): readiness is reported
