@@ -16,16 +16,7 @@ use pipeloop::{Backend, Interest, pipe};
 fn each_backend<T>(scenario: impl Fn(Backend, EventLoop<T>)) {
     for &backend in Backend::available() {
         let ev = EventLoop::with_backend(backend).unwrap();
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(backend, ev)));
-        if let Err(panic) = result {
-            let msg = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(non-string panic)");
-            panic!("[backend {backend}] {msg}");
-        }
+        util::naming_backend(backend, || scenario(backend, ev));
     }
 }
 

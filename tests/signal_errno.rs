@@ -12,11 +12,10 @@
 mod util;
 
 use std::io::{self, ErrorKind};
-use std::mem::MaybeUninit;
 
 use pipeloop::signal::Signals;
 use pipeloop::{Events, Interest, Token};
-use util::{PATIENCE, for_each_backend};
+use util::{PATIENCE, for_each_backend, set_disposition};
 
 const SIGNALS: Token = Token(7);
 
@@ -61,21 +60,6 @@ fn errno_across_raise(signal: libc::c_int) -> libc::c_int {
     let after = errno();
     assert_eq!(rc, 0, "raise: {}", io::Error::last_os_error());
     after
-}
-
-/// Installs `handler` for `signal`, returning the action it replaced.
-fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) -> libc::sigaction {
-    // SAFETY: all-zero is a valid sigaction; the mask is then emptied.
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = handler;
-    // SAFETY: `sa_mask` is a valid sigset_t.
-    unsafe { libc::sigemptyset(&mut new.sa_mask) };
-    let mut old = MaybeUninit::<libc::sigaction>::uninit();
-    // SAFETY: `new` is complete; `old` receives the previous action.
-    let rc = unsafe { libc::sigaction(signal, &new, old.as_mut_ptr()) };
-    assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
-    // SAFETY: sigaction succeeded.
-    unsafe { old.assume_init() }
 }
 
 fn restore_disposition(signal: libc::c_int, old: &libc::sigaction) {

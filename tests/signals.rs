@@ -16,6 +16,7 @@ use pipeloop::signal::Signals;
 use pipeloop::{Events, Interest, Poll, Token};
 use util::{
     PATIENCE, assert_cloexec, assert_nonblocking, can_list_fds, for_each_backend, live_fds,
+    set_disposition,
 };
 
 const SIGNALS: Token = Token(7);
@@ -63,20 +64,6 @@ fn disposition(signal: libc::c_int) -> libc::sighandler_t {
     assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
     // SAFETY: sigaction succeeded.
     unsafe { old.assume_init() }.sa_sigaction
-}
-
-fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) -> libc::sigaction {
-    // SAFETY: all-zero is a valid sigaction; the mask is then emptied.
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = handler;
-    // SAFETY: `sa_mask` is a valid sigset_t.
-    unsafe { libc::sigemptyset(&mut new.sa_mask) };
-    let mut old = MaybeUninit::<libc::sigaction>::uninit();
-    // SAFETY: `new` is complete; `old` receives the previous action.
-    let rc = unsafe { libc::sigaction(signal, &new, old.as_mut_ptr()) };
-    assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
-    // SAFETY: sigaction succeeded.
-    unsafe { old.assume_init() }
 }
 
 fn raise_gives_one_readable_event_and_pending_reports_it_once() {

@@ -23,8 +23,17 @@ pub fn for_each_backend(scenario: impl Fn(&mut Poll)) {
     for &backend in Backend::available() {
         let mut poll = Poll::with_backend(backend)
             .unwrap_or_else(|e| panic!("creating a {backend} Poll: {e}"));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&mut poll)));
-        if let Err(panic) = result {
+        naming_backend(backend, || scenario(&mut poll));
+    }
+}
+
+/// Runs `scenario`; a panic in it is raised again with `[backend NAME]`
+/// in front of its message, so that a failure says which backend it was.
+#[track_caller]
+pub fn naming_backend<R>(backend: Backend, scenario: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)) {
+        Ok(value) => value,
+        Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
@@ -33,6 +42,22 @@ pub fn for_each_backend(scenario: impl Fn(&mut Poll)) {
             panic!("[backend {backend}] {msg}");
         }
     }
+}
+
+/// Installs `handler` for `signal` (no flags, empty mask), returning the
+/// action it replaced.
+pub fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) -> libc::sigaction {
+    // SAFETY: all-zero is a valid sigaction; the mask is then emptied.
+    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+    new.sa_sigaction = handler;
+    // SAFETY: `sa_mask` is a valid sigset_t.
+    unsafe { libc::sigemptyset(&mut new.sa_mask) };
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: `new` is complete; `old` receives the previous action.
+    let rc = unsafe { libc::sigaction(signal, &new, old.as_mut_ptr()) };
+    assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
+    // SAFETY: sigaction succeeded.
+    unsafe { old.assume_init() }
 }
 
 /// What an expected event must say; `None` fields are not checked.
