@@ -1,6 +1,6 @@
 //! The benchmark's driver: arguments, the cases and their tables (stats.rs
-//! measures the rows). Linux only (the raw baselines use epoll and eventfd
-//! directly); see pingpong.rs.
+//! measures the rows). Linux only (the raw baselines use epoll directly);
+//! see pingpong.rs.
 
 use std::io;
 use std::process::ExitCode;

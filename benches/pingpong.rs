@@ -4,8 +4,8 @@
 //! ```text
 //! cargo bench --bench pingpong                      # everything, ~1 minute
 //! cargo bench --bench pingpong -- --quick           # CI smoke: few iterations
-//! cargo bench --bench pingpong -- --only pingpong   # one case: pingpong, idle,
-//!                                                   # idle-fixed, waker
+//! cargo bench --bench pingpong -- --only pingpong   # one case: pingpong,
+//!                              # pingpong-timeout, idle, idle-fixed, waker
 //! cargo bench --bench pingpong -- --only waker --lib mio,pipeloop-epoll-eventfd
 //! cargo bench --bench pingpong -- --only pingpong --lib mio --rounds 10000
 //!                                                   # fixed count, no calibration
@@ -17,7 +17,7 @@
 //! repetition per library when calibrating), `--warmup W`, `--list`.
 
 //!
-//! Linux only: the raw baselines use epoll and eventfd directly. Elsewhere
+//! Linux only: the raw baselines use epoll directly. Elsewhere
 //! the program only says so (it still compiles, so that every target
 //! type-checks).
 

@@ -2,8 +2,9 @@
 //! loop with nothing else, against a bare `Poll` given the whole
 //! milliseconds (rounded up) left to the same deadline.
 //!
-//! It measures whatever the library does: a sleep rounded up to the
-//! millisecond today, a finer one if the backends get one.
+//! It measures whatever the library does: since `epoll_pwait2` and `ppoll`,
+//! a sleep to the nanosecond on epoll and poll(2), against the bare loop's
+//! whole milliseconds.
 
 use std::io;
 use std::time::{Duration, Instant};
