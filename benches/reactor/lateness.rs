@@ -3,8 +3,8 @@
 //! milliseconds (rounded up) left to the same deadline.
 //!
 //! It measures whatever the library does: since `epoll_pwait2` and `ppoll`,
-//! a sleep to the nanosecond on epoll and poll(2), against the bare loop's
-//! whole milliseconds.
+//! a wait this short sleeps to the nanosecond on epoll and poll(2), against
+//! the bare loop's whole milliseconds.
 
 use std::io;
 use std::time::{Duration, Instant};
