@@ -30,7 +30,7 @@ pub struct Row {
 
 pub fn run(args: &BenchArgs) -> i32 {
     crate::trace::init(false); // RUST_LOG, if set
-    crate::raise_fd_limit();
+    let fd_limit = crate::raise_fd_limit();
     let backends = match args.backend {
         Some(backend) => {
             // Refused before anything is printed, as `run` refuses it.
@@ -42,7 +42,8 @@ pub fn run(args: &BenchArgs) -> i32 {
         }
         None => available_backends(),
     };
-    match measure_all(args, &backends, &mut io::stdout().lock()) {
+    let sizes = sizes_that_fit(fd_limit);
+    match measure_all(args, &backends, &sizes, &mut io::stdout().lock()) {
         Ok(()) => 0,
         // A reader that went away (`| head`): stop quietly, as SIGPIPE would.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 128 + libc::SIGPIPE,
@@ -54,8 +55,12 @@ pub fn run(args: &BenchArgs) -> i32 {
 }
 
 /// Measures every row, printing each as it comes, then draws the chart.
-fn measure_all(args: &BenchArgs, backends: &[Backend], out: &mut impl Write) -> io::Result<()> {
-    let sizes = sizes_that_fit();
+fn measure_all(
+    args: &BenchArgs,
+    backends: &[Backend],
+    sizes: &[usize],
+    out: &mut impl Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "one-pipe ping-pong through EventLoop handlers, with N more pipes registered and idle\n\
@@ -69,7 +74,7 @@ fn measure_all(args: &BenchArgs, backends: &[Backend], out: &mut impl Write) -> 
     )?;
     let mut rows: Vec<Row> = Vec::new();
     for &backend in backends {
-        for &idle in &sizes {
+        for &idle in sizes {
             let ns = measure(backend, idle, args.quick).map_err(|e| {
                 io::Error::new(e.kind(), format!("{backend} with {idle} pipes: {e}"))
             })?;
@@ -111,25 +116,13 @@ fn available_backends() -> Vec<Backend> {
         .collect()
 }
 
-/// The sizes of SIZES that the open-file limit allows (2 fds per pipe,
+/// The sizes of SIZES that `fd_limit` open files allow (2 fds per pipe,
 /// and some to spare), the last one cut to fit.
-fn sizes_that_fit() -> Vec<usize> {
-    let fit = (open_file_limit().saturating_sub(64) / 2).max(1);
+fn sizes_that_fit(fd_limit: usize) -> Vec<usize> {
+    let fit = (fd_limit.saturating_sub(64) / 2).max(1);
     let mut sizes: Vec<usize> = SIZES.iter().map(|&n| n.min(fit)).collect();
     sizes.dedup();
     sizes
-}
-
-fn open_file_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 1024;
-    }
-    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }
 
 fn runs(quick: bool) -> usize {

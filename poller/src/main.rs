@@ -45,7 +45,7 @@ fn run(args: RunArgs) -> i32 {
     let jobs = jobs.unwrap_or_else(|e| usage_error(e));
     let ev = new_loop(&args.common);
     trace::init(args.common.trace);
-    raise_fd_limit();
+    raise_fd_limit(); // 200 commands at once need 600 fds
     let config = run::Config {
         parallel: args.jobs.unwrap_or(jobs.len()),
         jobs,
@@ -91,21 +91,28 @@ fn colored(color: Color, terminal: bool) -> bool {
 /// Lets poller hold the pipes of a few hundred commands (three fds each):
 /// the soft limit on open files (often 1,024) goes up towards the hard one,
 /// to 65,536 at most, since the commands inherit it and some programs
-/// close every fd up to it.
-pub fn raise_fd_limit() {
+/// close every fd up to it. Returns the soft limit it leaves (1,024 if it
+/// cannot be read).
+pub fn raise_fd_limit() -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes the struct it is given.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
+        return 1024;
     }
     let wanted = limit.rlim_max.min(1 << 16);
     if wanted > limit.rlim_cur {
-        limit.rlim_cur = wanted;
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            ..limit
+        };
         // SAFETY: setrlimit reads the struct it is given. A refusal leaves
         // the old limit, which is only tighter.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
     }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }

@@ -104,6 +104,20 @@ struct Task {
     wall: Duration,
 }
 
+impl Task {
+    /// Adds the run that ends `now` to the command's wall time.
+    fn count_wall_time(&mut self, now: Instant) {
+        if let State::Running { since, .. } = self.state {
+            self.wall += now.saturating_duration_since(since);
+        }
+    }
+}
+
+/// The widest of `names`, in characters: what the prefixes pad to.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(|name| name.chars().count()).max().unwrap_or(0)
+}
+
 /// The loop's data: every command, and the run's state.
 pub struct Supervisor {
     config: Config,
@@ -126,8 +140,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(config: Config) -> Supervisor {
-        let width = config.jobs.iter().map(|j| j.name.chars().count()).max();
-        let width = width.unwrap_or(0);
+        let width = name_width(config.jobs.iter().map(|j| j.name.as_str()));
         let tasks = config
             .jobs
             .iter()
@@ -178,8 +191,7 @@ impl Supervisor {
         if self.config.quiet {
             return;
         }
-        let width = self.tasks.iter().map(|t| t.job.name.chars().count()).max();
-        let width = width.unwrap_or(0);
+        let width = name_width(self.tasks.iter().map(|t| t.job.name.as_str()));
         let mut text = String::new();
         for task in &self.tasks {
             let status = match task.state {
@@ -350,9 +362,7 @@ fn exited(cx: &mut Cx<'_, Supervisor>, i: usize, status: ExitStatus) {
     let now = cx.now();
     let sup = &mut *cx.data;
     let task = &mut sup.tasks[i];
-    if let State::Running { since, .. } = task.state {
-        task.wall += now.saturating_duration_since(since);
-    }
+    task.count_wall_time(now);
     log::info!(target: "poller", "poller: {} exited with status {code}", task.job.name);
     let wanted = match sup.config.restart {
         Restart::Never => false,
@@ -453,12 +463,12 @@ fn kill_now(cx: &mut Cx<'_, Supervisor>) {
 
 fn abandon_running(cx: &mut Cx<'_, Supervisor>) {
     for i in 0..cx.data.tasks.len() {
-        if let State::Running { key, since, .. } = cx.data.tasks[i].state {
+        if let State::Running { key, .. } = cx.data.tasks[i].state {
             let name = &cx.data.tasks[i].job.name;
             log::info!(target: "poller", "poller: {name}: its pipes are still open; giving it up");
             cx.remove(key); // kills and reaps its `sh`, closes the pipes
             let now = cx.now();
-            cx.data.tasks[i].wall += now.saturating_duration_since(since);
+            cx.data.tasks[i].count_wall_time(now);
             done(cx, i, 128 + libc::SIGKILL);
         }
     }
