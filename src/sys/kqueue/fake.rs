@@ -9,8 +9,16 @@
 //! now no, and otherwise reports it and then clears (`EV_CLEAR`), disables
 //! (`EV_DISPATCH`), deletes (`EV_ONESHOT`) or keeps it queued (level).
 //! Where the OSes differ, an [`Os`] says which way each one goes. Every OS
-//! uses FreeBSD's constants here: the widths and numbering are tested in
-//! `kevent.rs`.
+//! uses FreeBSD's constants here: the translations are tested with
+//! FreeBSD's and NetBSD's numbering in `kevent.rs`; the per-OS widths are
+//! converted in `kqueue/mod.rs`, which is only type-checked.
+//!
+//! One simplification: every read and write wakes the lists it would wake,
+//! whatever it moved. The kernels wake fewer times (FreeBSD only after a
+//! read that took bytes, DragonFly a writer only once the buffer drained
+//! below half, ...), never more, so the fake reports at least as many
+//! repeats as a real kernel: the hold-back tests are stricter here, not
+//! weaker.
 
 use std::collections::HashMap;
 use std::io;
@@ -24,7 +32,7 @@ use super::kevent::{Consts, FREEBSD, Kev};
 
 const C: Consts = FREEBSD;
 const PIPE_BUF: i64 = 512;
-const PIPE_SIZE: usize = 16_384;
+pub(super) const PIPE_SIZE: usize = 16_384;
 
 /// What `kevent` with no timeout returns when a real kernel would sleep
 /// forever: the tests' "this would hang".
@@ -46,10 +54,14 @@ pub(super) enum Reverse {
 #[derive(Debug)]
 pub(super) struct Os {
     pub(super) name: &'static str,
-    /// A read wakes the knote list the reader's own `EVFILT_READ` knote
-    /// sits on (FreeBSD, xnu, OpenBSD): the knote is asked again and, if
-    /// bytes are left (or the writer is gone), reported again.
-    read_wakes_reader: bool,
+    /// A direction's `EVFILT_READ` and `EVFILT_WRITE` knotes hang on one
+    /// list, which reads and writes both wake (FreeBSD, xnu, OpenBSD,
+    /// NetBSD 10): a reader's own read asks its knote again (reported again
+    /// if bytes are left, or the writer is gone), and a writer's own write
+    /// asks its knote again (reported again if room is left). Otherwise a
+    /// read wakes only the writer's list and a write only the reader's
+    /// (NetBSD newest, DragonFly).
+    shared_list: bool,
     /// Adding `EVFILT_WRITE` to a write end whose reader is gone: refused
     /// with this errno, or (0) attached, reporting `EV_EOF`.
     write_to_gone_reader: i32,
@@ -73,11 +85,21 @@ pub(super) struct Os {
     /// An error or receipt with no room left is written past the event
     /// list (DragonFly's `kern_kevent` does not check); the fake panics.
     overflows: bool,
+    /// A receipt with no room left is dropped and the rest of the
+    /// changelist applied (xnu's `kevent_internal`); an error with no room
+    /// still fails the call. Elsewhere the call returns at once: with the
+    /// change's errno, or 0 for a receipt, the rest not applied.
+    drops_receipts: bool,
+    /// A change without `EV_ADD` looks for the knote before it looks up the
+    /// fd (xnu's `kevent_register`), so for a closed fd it finds none and
+    /// answers `ENOENT`; the others look up the fd first and answer
+    /// `EBADF`.
+    closed_fd_enoent: bool,
 }
 
 pub(super) const FREEBSD_OS: Os = Os {
     name: "FreeBSD",
-    read_wakes_reader: true,
+    shared_list: true,
     write_to_gone_reader: libc::EPIPE,
     gone_reader_deletes: true,
     stale_eof_data: true,
@@ -86,11 +108,13 @@ pub(super) const FREEBSD_OS: Os = Os {
     touch_reevaluates: true,
     receipts: true,
     overflows: false,
+    drops_receipts: false,
+    closed_fd_enoent: false,
 };
 
 pub(super) const MACOS: Os = Os {
     name: "macOS",
-    read_wakes_reader: true,
+    shared_list: true,
     write_to_gone_reader: 0,
     gone_reader_deletes: false,
     stale_eof_data: false,
@@ -99,12 +123,14 @@ pub(super) const MACOS: Os = Os {
     touch_reevaluates: true,
     receipts: true,
     overflows: false,
+    drops_receipts: true,
+    closed_fd_enoent: true,
 };
 
 /// NetBSD 10 (`sys_pipe.c` 1.160).
 pub(super) const NETBSD_OS: Os = Os {
     name: "NetBSD 10",
-    read_wakes_reader: true,
+    shared_list: true,
     write_to_gone_reader: libc::EBADF,
     gone_reader_deletes: false,
     stale_eof_data: false,
@@ -113,6 +139,8 @@ pub(super) const NETBSD_OS: Os = Os {
     touch_reevaluates: true,
     receipts: true,
     overflows: false,
+    drops_receipts: false,
+    closed_fd_enoent: false,
 };
 
 /// NetBSD's short-lived 2023 pipe rewrite (`sys_pipe.c` 1.165), which
@@ -125,7 +153,7 @@ pub(super) const NETBSD_1165: Os = Os {
 
 pub(super) const OPENBSD: Os = Os {
     name: "OpenBSD",
-    read_wakes_reader: true,
+    shared_list: true,
     write_to_gone_reader: 0,
     gone_reader_deletes: false,
     stale_eof_data: false,
@@ -134,11 +162,13 @@ pub(super) const OPENBSD: Os = Os {
     touch_reevaluates: false,
     receipts: true,
     overflows: false,
+    drops_receipts: false,
+    closed_fd_enoent: false,
 };
 
 pub(super) const DRAGONFLY: Os = Os {
     name: "DragonFly",
-    read_wakes_reader: false,
+    shared_list: false,
     write_to_gone_reader: libc::EPIPE,
     gone_reader_deletes: false,
     stale_eof_data: false,
@@ -147,6 +177,8 @@ pub(super) const DRAGONFLY: Os = Os {
     touch_reevaluates: true,
     receipts: true,
     overflows: true,
+    drops_receipts: false,
+    closed_fd_enoent: false,
 };
 
 /// DragonFly before `EV_RECEIPT`: errors of changes only.
@@ -169,7 +201,8 @@ struct Pipe {
     buffered: usize,
     reader: bool,
     writer: bool,
-    /// The room a write filter last saw (FreeBSD's stale `data`).
+    /// The room when the reader closed: FreeBSD's write filter stops
+    /// updating `data` then.
     last_room: i64,
 }
 
@@ -267,14 +300,23 @@ impl Fake {
         (r, wr)
     }
 
-    /// The other side writes `n` bytes into the pipe of write end `fd`.
-    pub(super) fn write(&self, fd: RawFd, n: usize) {
+    /// Writes up to `n` bytes into the pipe of write end `fd`, as much as
+    /// there is room for; returns how many.
+    pub(super) fn write(&self, fd: RawFd, n: usize) -> usize {
         let mut w = self.world();
         let Some(&End::Write(p)) = w.files.get(&fd) else {
             panic!("{fd} is not a write end");
         };
-        w.pipes[p].buffered += n;
-        w.wake(self.os, End::Read(p));
+        let put = n.min(PIPE_SIZE - w.pipes[p].buffered);
+        w.pipes[p].buffered += put;
+        // As the kernels' `if (wpipe->pipe_buffer.cnt)`: bytes are there.
+        if w.pipes[p].buffered > 0 {
+            w.wake(self.os, End::Read(p));
+            if self.os.shared_list {
+                w.wake(self.os, End::Write(p));
+            }
+        }
+        put
     }
 
     /// Reads up to `n` bytes from read end `fd`; returns how many.
@@ -286,7 +328,7 @@ impl Fake {
         let got = n.min(w.pipes[p].buffered);
         w.pipes[p].buffered -= got;
         w.wake(self.os, End::Write(p));
-        if self.os.read_wakes_reader {
+        if self.os.shared_list {
             w.wake(self.os, End::Read(p));
         }
         got
@@ -301,6 +343,9 @@ impl Fake {
             .retain(|k| !(k.ident == fd as usize && is_fd_filter(k.filter)));
         match end {
             End::Read(p) => {
+                // The room a FreeBSD write filter reports from now on: what
+                // `pipeclose` computed before freeing the buffer.
+                w.pipes[p].last_room = (PIPE_SIZE - w.pipes[p].buffered) as i64;
                 w.pipes[p].reader = false;
                 if self.os.gone_reader_deletes {
                     let writers: Vec<usize> = w
@@ -416,18 +461,18 @@ impl World {
                 self.knotes[i].active = true;
             }
         }
-        if let End::Write(p) = end {
-            let room = (PIPE_SIZE - self.pipes[p].buffered) as i64;
-            if self.pipes[p].reader {
-                self.pipes[p].last_room = room;
-            }
-        }
     }
 
     /// `kqueue_register`: one change.
     fn change(&mut self, os: &Os, ch: &Kev) -> Result<(), i32> {
         if is_fd_filter(ch.filter) && !self.files.contains_key(&(ch.ident as RawFd)) {
-            return Err(libc::EBADF);
+            // The close dropped the fd's knotes, so a search finds none.
+            let searched_first = os.closed_fd_enoent && ch.flags & C.ev_add == 0;
+            return Err(if searched_first {
+                libc::ENOENT
+            } else {
+                libc::EBADF
+            });
         }
         let Some(i) = self.knote(ch.ident, ch.filter) else {
             if ch.flags & C.ev_add == 0 {
@@ -598,9 +643,13 @@ impl Fake {
             let errno = result.err().unwrap_or(0);
             if n == out.len() {
                 assert!(!os.overflows, "{} would write past the event list", os.name);
-                // No room for the answer: the rest is not applied.
+                if os.drops_receipts && errno == 0 {
+                    continue;
+                }
+                // No room for the answer: the rest is not applied, and the
+                // call returns the errno, or 0 however many were written.
                 return match errno {
-                    0 => Ok(n),
+                    0 => Ok(0),
                     e => Err(io::Error::from_raw_os_error(e)),
                 };
             }

@@ -40,8 +40,11 @@ impl<K: Kernel> Core<K> {
     /// Whether the record `slot` is still `fd`'s, from the answers to a
     /// plan's probes and deletes: `Ok(write_gone)` if it is (the reader of a
     /// write end turned out to be gone), else the errno to answer with:
-    /// `ENOENT` for a stale record (the fd was closed, and its number maybe
-    /// reused), `EBADF` for a closed fd.
+    /// `EBADF` if the fd is not open, `ENOENT` if it is but the record's
+    /// filters are gone (the fd was closed and its number reused). The
+    /// kernel's errno alone does not tell these apart on xnu, which answers
+    /// a change without `EV_ADD` for a closed fd with `ENOENT` (it looks for
+    /// the knote before it looks up the fd); the others answer `EBADF`.
     ///
     /// A sender's missing write filter does not make its record stale by
     /// itself: FreeBSD deletes that filter once it reported that the reader
@@ -60,8 +63,8 @@ impl<K: Kernel> Core<K> {
         Ok(match liveness(plan, answers) {
             Liveness::Live => Ok(false),
             Liveness::Closed => Err(libc::EBADF),
-            Liveness::Unknown if self.kernel.is_open(fd) => Ok(false),
-            Liveness::Unknown => Err(libc::EBADF),
+            Liveness::Unknown | Liveness::Stale if !self.kernel.is_open(fd) => Err(libc::EBADF),
+            Liveness::Unknown => Ok(false),
             Liveness::Stale if slot.kernel_set() == WRITE => {
                 let add = answers
                     .of(plan)

@@ -102,6 +102,21 @@ impl Rig {
         got
     }
 
+    /// What a pipe end does after a write of `asked` bytes: re-arms if it
+    /// came back short (a write that put nothing is `WouldBlock`, which
+    /// re-arms too).
+    pub(super) fn write(&self, fd: i32, asked: usize) -> usize {
+        let put = self.fake().write(fd, asked);
+        if put < asked {
+            for reg in &self.regs {
+                if reg.fd() == fd && reg.needs_rearm() {
+                    reg.rearm(Interest::WRITABLE);
+                }
+            }
+        }
+        put
+    }
+
     /// One poll: the events as "token:flags" strings, or the error.
     pub(super) fn poll(&mut self, timeout: Option<Duration>) -> io::Result<Vec<String>> {
         self.core.select(&mut self.out, &mut self.events, timeout)?;
@@ -198,6 +213,60 @@ fn edge_end_of_file_is_reported_once() {
                 os.name
             );
         }
+    }
+}
+
+/// Decision 1, the sending side: edge mode on a write end is reported
+/// once, and again only after a write came back short, although a write
+/// wakes the writer's own knote on FreeBSD, xnu, OpenBSD and NetBSD 10.
+#[test]
+fn edge_writable_reports_once_until_a_short_write_even_where_writes_wake_the_writer() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(w, 2, Interest::WRITABLE).unwrap();
+        assert_eq!(rig.wait(), ["2:w"], "[{}]", os.name);
+
+        assert_eq!(rig.write(w, 100), 100, "a full write: not used up");
+        assert_eq!(
+            rig.now(),
+            Vec::<String>::new(),
+            "[{}] after a write that left room",
+            os.name
+        );
+
+        let rest = fake::PIPE_SIZE - 100;
+        assert_eq!(rig.write(w, fake::PIPE_SIZE), rest, "short: used up");
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] full", os.name);
+
+        assert_eq!(rig.fake().read(r, fake::PIPE_SIZE / 2), fake::PIPE_SIZE / 2);
+        assert_eq!(rig.wait(), ["2:w"], "[{}] room again", os.name);
+    }
+}
+
+/// On every OS a closed fd is `EBADF`, as the `Registry` docs promise,
+/// also where the kernel answers a change for it with `ENOENT` (xnu looks
+/// for the knote before it looks up the fd).
+#[test]
+fn a_closed_fd_is_ebadf_on_every_os() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, _w) = rig.fake().pipe();
+        rig.register_raw(r, 1, Interest::READABLE).unwrap();
+        rig.fake().close(r);
+        let ebadf = Some(libc::EBADF);
+        let again = rig.core.reregister(r, Token(1), Interest::READABLE, false);
+        assert_eq!(again.err().and_then(|e| e.raw_os_error()), ebadf, "[{}]", os.name);
+        let gone = rig.core.deregister(r);
+        assert_eq!(gone.err().and_then(|e| e.raw_os_error()), ebadf, "[{}]", os.name);
+
+        let (r2, w2) = rig.fake().pipe();
+        rig.register_end(w2, 2, Interest::WRITABLE).unwrap();
+        rig.fake().close(r2);
+        assert_eq!(rig.now(), ["2:w,wc,e"], "[{}]", os.name);
+        rig.fake().close(w2);
+        let gone = rig.core.deregister(w2);
+        assert_eq!(gone.err().and_then(|e| e.raw_os_error()), ebadf, "[{}]", os.name);
     }
 }
 
