@@ -440,9 +440,10 @@ fn oneshot_for_both_directions_disables_the_other_one() {
         rig.register_raw(r, 7, both).unwrap();
         assert_eq!(rig.now(), ["7:w"], "[{}] the reverse buffer", os.name);
         rig.fake().write(w, 1);
-        assert_eq!(
-            rig.now(),
-            Vec::<String>::new(),
+        // Disabled in the kernel, not only held back here: nothing wakes
+        // a poller that waits without a timeout.
+        assert!(
+            would_hang(rig.poll(None)),
             "[{}] read is disabled too",
             os.name
         );
