@@ -148,7 +148,8 @@ impl Selector {
 
     /// Whether edge mode is built from source reports, so that sources must
     /// say when they used a direction up: poll(2) emulates edges, and kqueue
-    /// re-enables `EV_DISPATCH` filters (see `kqueue/core.rs`).
+    /// holds back the repeats its kernels report until then (see
+    /// `kqueue/core.rs`).
     pub(crate) fn rearms_edges(&self) -> bool {
         match self {
             #[cfg(pipeloop_epoll)]

@@ -91,8 +91,8 @@ impl Registration {
     }
 
     /// Whether short transfers must be reported: poll(2) emulates edges and
-    /// kqueue re-enables them, and only edge-triggered registrations need to
-    /// hear of them.
+    /// kqueue holds back repeats until then, and only edge-triggered
+    /// registrations need to hear of them.
     fn needs_rearm(&self) -> bool {
         match &self.tracked {
             #[cfg(pipeloop_epoll)]

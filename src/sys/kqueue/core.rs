@@ -15,12 +15,13 @@
 //!   `NotFound`. Whether a record is still the fd's (or the fd was closed
 //!   and its number reused) is asked of the kernel, which dropped the
 //!   filters at the close: `fstat` cannot say (`st_ino` is 0 for every pipe
-//!   on NetBSD, OpenBSD and DragonFly, and reused after free on macOS).
+//!   on NetBSD and OpenBSD, shared by both ends and kept when a pipe is
+//!   recycled on DragonFly, and reused after free on macOS).
 //! - **Edge mode holds back what is not news**: edge is `EV_CLEAR`, and for
 //!   pipeloop's own pipe ends, which report when they used a direction up,
 //!   a direction is delivered once and then held back until that report
-//!   (most kernels also report a reader's own reads); a hang-up always
-//!   gets through, once.
+//!   (most kernels also report a pipe end's own reads and writes); a
+//!   hang-up always gets through, once.
 //! - **Write-closed reported here**: when a sender's reader is gone the
 //!   kernels disagree (the filter cannot be added, or reports `EV_EOF` once
 //!   and is deleted, or keeps reporting it), so the backend deletes the
@@ -69,7 +70,8 @@ pub(crate) trait Kernel: Send + Sync + Sized + 'static {
 }
 
 /// The EVFILT_TIMER ident and period of the receipt probe (never fires: it
-/// is added disabled and deleted in the same call).
+/// is disabled from its creation or right after, and deleted in the same
+/// call).
 const PROBE_IDENT: usize = 0;
 const PROBE_MS: i64 = 60_000;
 
@@ -192,7 +194,8 @@ impl Slot {
 
     /// Edge mode of a source that reports used-up directions: `EV_CLEAR`
     /// reports more than the contract's edges (FreeBSD, xnu, OpenBSD and
-    /// NetBSD 10 wake a reader's own knote on its reads), so each
+    /// NetBSD 10 wake a reader's own knote on its reads, and a writer's on
+    /// its writes), so each
     /// direction is delivered once and then held back until the source
     /// used it up. A hang-up always gets through, as on epoll.
     pub(super) fn is_filtered(&self) -> bool {
@@ -252,9 +255,10 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Pairing each change with its error by position needs `EV_RECEIPT`
-    /// (old DragonFly and NetBSD before 10 lack it and return errors only),
-    /// so it is tried once: a disabled timer added and deleted in one call
-    /// must come back as two receipts.
+    /// (old DragonFly lacks it and returns errors only; NetBSD before 10 is
+    /// refused earlier, by version), so it is tried once: a disabled timer
+    /// added and deleted in one call, with room for two answers, must come
+    /// back as two receipts.
     fn check_receipts(&self) -> io::Result<()> {
         let c = K::C;
         let timer = |flags| Kev {

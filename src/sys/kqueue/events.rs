@@ -81,8 +81,9 @@ impl<K: Kernel> Core<K> {
     }
 
     /// Submits one change now, with a receipt so that nothing is scanned.
-    /// Its error is dropped: `ENOENT` or `EBADF` mean the fd was closed
-    /// meanwhile, and its filters with it.
+    /// Its error is dropped: `ENOENT` or `EBADF` mean the filter is gone
+    /// already (a raw fd closed without deregistering, or a write filter
+    /// that FreeBSD deleted itself after reporting its reader gone).
     pub(super) fn submit_now(&self, change: Kev) {
         let raw = K::to_raw(&Kev {
             flags: change.flags | K::C.ev_receipt,
@@ -131,8 +132,8 @@ impl<K: Kernel> Core<K> {
     /// it:
     ///
     /// - **edge, pipe ends**: a direction is delivered, then held back until
-    ///   the end reports it used up (the kernels also report a reader's own
-    ///   reads); a hang-up always gets through, once;
+    ///   the end reports it used up (most kernels also report an end's own
+    ///   reads and writes); a hang-up always gets through, once;
     /// - **a gone reader**: write-closed moves here (the kernel filter is
     ///   deleted), so that it is reported as the mode says on every OS;
     /// - **oneshot pairs**: the other direction is disabled.

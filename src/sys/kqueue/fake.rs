@@ -44,9 +44,14 @@ pub(super) enum Reverse {
     /// Attached; reports writable (FreeBSD's both-way pipes, OpenBSD's
     /// reverse buffer, DragonFly's full-duplex pipes).
     Writable,
-    /// Attached; quiet until the pipe closes, then `EV_EOF` (xnu).
+    /// Attached; quiet until the pipe closes, then `EV_EOF` (xnu, NetBSD
+    /// 10).
     QuietUntilEof,
-    /// Refused with this errno (NetBSD 10's `EINVAL`).
+    /// Attached; never reported, not even at end of file (NetBSD's newest
+    /// `sys_pipe.c`, 1.182: `filt_pipewrongend`).
+    Never,
+    /// Refused with this errno (NetBSD's 2023 rewrite, `sys_pipe.c` 1.165:
+    /// `EINVAL`).
     Refused(i32),
 }
 
@@ -151,6 +156,17 @@ pub(super) const NETBSD_1165: Os = Os {
     ..NETBSD_OS
 };
 
+/// NetBSD's newest `sys_pipe.c` (1.182): each end's knotes on a list of
+/// its own, and a write filter attached with `EV_EOF` once the reader is
+/// gone.
+pub(super) const NETBSD_NEWEST: Os = Os {
+    name: "NetBSD newest",
+    shared_list: false,
+    write_to_gone_reader: 0,
+    write_on_read_end: Reverse::Never,
+    ..NETBSD_OS
+};
+
 pub(super) const OPENBSD: Os = Os {
     name: "OpenBSD",
     shared_list: true,
@@ -188,7 +204,14 @@ pub(super) const OLD_DRAGONFLY: Os = Os {
     ..DRAGONFLY
 };
 
-pub(super) const EVERY_OS: [&Os; 5] = [&FREEBSD_OS, &MACOS, &NETBSD_OS, &OPENBSD, &DRAGONFLY];
+pub(super) const EVERY_OS: [&Os; 6] = [
+    &FREEBSD_OS,
+    &MACOS,
+    &NETBSD_OS,
+    &NETBSD_NEWEST,
+    &OPENBSD,
+    &DRAGONFLY,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
@@ -441,7 +464,8 @@ impl World {
             // The reverse directions: nothing is readable on a write end.
             (End::Read(p), false) => match os.write_on_read_end {
                 Reverse::QuietUntilEof => (!self.pipes[p].writer).then_some((0, true)),
-                _ => Some((PIPE_BUF, false)),
+                Reverse::Never | Reverse::Refused(_) => None,
+                Reverse::Writable => Some((PIPE_BUF, false)),
             },
             (End::Write(_), true) => None,
         }

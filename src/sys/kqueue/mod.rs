@@ -158,8 +158,10 @@ mod real {
         }
     }
 
-    /// NetBSD gained `EV_RECEIPT`, `EV_DISPATCH` and `EVFILT_USER` in 10.0;
-    /// before that this backend cannot keep its contract (a change's error could
+    /// NetBSD 10.0 has `EV_RECEIPT`, `EV_DISPATCH` and `EVFILT_USER`
+    /// (`EVFILT_USER` went in after netbsd-9 branched; for the other two the
+    /// first release was not verified, docs/kqueue.md); before 10 this
+    /// backend is not trusted to keep its contract (a change's error could
     /// not be told from a pending event), so it refuses, and poll(2) remains.
     #[cfg(target_os = "netbsd")]
     fn check_kernel() -> io::Result<()> {
@@ -298,9 +300,10 @@ mod real {
     }
 
     /// Wakes a blocked `kevent` where `EVFILT_USER` is not used: a pipe
-    /// whose read end is registered edge-triggered with `EV_CLEAR` (nothing
-    /// on the polling side reads it, so it must not wait to be re-enabled).
-    /// Its record is forgotten before the pipe closes (see `Drop`).
+    /// whose read end is registered edge-triggered, as a raw fd (plain
+    /// `EV_CLEAR`: nothing on the polling side reads it, so nothing would
+    /// report it used up, and no event may wait for that). Its record is
+    /// forgotten before the pipe closes (see `Drop`).
     #[cfg(not(pipeloop_evfilt_user))]
     #[derive(Debug)]
     pub(crate) struct Waker {

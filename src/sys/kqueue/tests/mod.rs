@@ -1,5 +1,6 @@
-//! The kqueue backend's logic against the scripted kernel (`fake.rs`), one
-//! test per kernel behaviour in docs/kqueue.md, on every OS that has it.
+//! The kqueue backend's logic against the scripted kernel (`fake.rs`), on
+//! every OS table that has the behaviour. "Decision N" refers to the
+//! section "What each design decision answers" of docs/kqueue.md.
 
 use std::io;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ pub(super) struct Rig {
     pub(super) core: Arc<Core<Fake>>,
     out: Vec<Kev>,
     events: Vec<RawEvent>,
-    /// Registrations kept alive (dropping one forgets its record).
+    /// The registrations made, for the re-arms of `read` and `write`.
+    /// Dropping one does nothing: `release` forgets its record (what a
+    /// pipe end's drop calls).
     pub(super) regs: Vec<Registration<Fake>>,
 }
 
@@ -162,9 +165,9 @@ fn would_hang(result: io::Result<Vec<String>>) -> bool {
     matches!(result, Err(e) if e.to_string() == fake::WOULD_HANG)
 }
 
-/// Item 1: Edge mode on a pipe end is reported once, and again only after a
-/// read used the pipe up, although FreeBSD, xnu and OpenBSD wake the
-/// reader's own knote on every read.
+/// Decision 1: Edge mode on a pipe end is reported once, and again only
+/// after a read used the pipe up, although FreeBSD, xnu, OpenBSD and
+/// NetBSD 10 wake the reader's own knote on its reads.
 #[test]
 fn edge_reports_once_until_a_short_read_even_where_reads_wake_the_reader() {
     for os in EVERY_OS {
@@ -190,7 +193,7 @@ fn edge_reports_once_until_a_short_read_even_where_reads_wake_the_reader() {
     }
 }
 
-/// Item 1: After end of file is reported, reads that come back short do not
+/// Decision 1: After end of file is reported, reads that come back short do not
 /// report it again: that event is the last one (on xnu a registered
 /// receiver otherwise reports end of file after every read).
 #[test]
@@ -256,9 +259,19 @@ fn a_closed_fd_is_ebadf_on_every_os() {
         rig.fake().close(r);
         let ebadf = Some(libc::EBADF);
         let again = rig.core.reregister(r, Token(1), Interest::READABLE, false);
-        assert_eq!(again.err().and_then(|e| e.raw_os_error()), ebadf, "[{}]", os.name);
+        assert_eq!(
+            again.err().and_then(|e| e.raw_os_error()),
+            ebadf,
+            "[{}]",
+            os.name
+        );
         let gone = rig.core.deregister(r);
-        assert_eq!(gone.err().and_then(|e| e.raw_os_error()), ebadf, "[{}]", os.name);
+        assert_eq!(
+            gone.err().and_then(|e| e.raw_os_error()),
+            ebadf,
+            "[{}]",
+            os.name
+        );
 
         let (r2, w2) = rig.fake().pipe();
         rig.register_end(w2, 2, Interest::WRITABLE).unwrap();
@@ -266,7 +279,12 @@ fn a_closed_fd_is_ebadf_on_every_os() {
         assert_eq!(rig.now(), ["2:w,wc,e"], "[{}]", os.name);
         rig.fake().close(w2);
         let gone = rig.core.deregister(w2);
-        assert_eq!(gone.err().and_then(|e| e.raw_os_error()), ebadf, "[{}]", os.name);
+        assert_eq!(
+            gone.err().and_then(|e| e.raw_os_error()),
+            ebadf,
+            "[{}]",
+            os.name
+        );
     }
 }
 
@@ -305,9 +323,10 @@ fn level_reports_on_every_poll() {
     }
 }
 
-/// Item 2: Whether a record is still its fd's is asked of the kernel (which
-/// dropped the closed fd's filters), not of `fstat`, whose `st_ino` is 0
-/// for every pipe on NetBSD, OpenBSD and DragonFly.
+/// Decision 4: Whether a record is still its fd's is asked of the kernel
+/// (which dropped the closed fd's filters), not of `fstat`, whose `st_ino`
+/// is 0 for every pipe on NetBSD and OpenBSD and recycled on macOS and
+/// DragonFly.
 #[test]
 fn a_reused_number_is_told_from_a_live_registration_by_asking_the_kernel() {
     for os in EVERY_OS {
@@ -353,10 +372,10 @@ fn a_reused_number_is_told_from_a_live_registration_by_asking_the_kernel() {
     }
 }
 
-/// Item 3: A sender registered after its reader is gone is write-closed at
-/// once, whether the kernel refuses the filter (EPIPE on FreeBSD and
-/// OpenBSD, EBADF on NetBSD) or attaches it with `EV_EOF` (xnu,
-/// DragonFly).
+/// Decision 3: A sender registered after its reader is gone is
+/// write-closed at once, whether the kernel refuses the filter (`EPIPE` on
+/// FreeBSD and DragonFly, `EBADF` on NetBSD 10) or attaches it with
+/// `EV_EOF` (xnu, OpenBSD, NetBSD newest).
 #[test]
 fn a_sender_whose_reader_is_gone_is_write_closed_at_once() {
     for os in EVERY_OS {
@@ -375,10 +394,11 @@ fn a_sender_whose_reader_is_gone_is_write_closed_at_once() {
     }
 }
 
-/// Item 8: Write-closed persists as the mode says, on every OS: on every poll
-/// in level mode (FreeBSD reports it once and deletes the filter), once in
-/// edge and oneshot mode (xnu, NetBSD, OpenBSD and DragonFly would keep
-/// reporting it), and again after a oneshot is reregistered.
+/// Decision 3: Write-closed persists as the mode says, on every OS: on
+/// every poll in level mode (FreeBSD reports it once and deletes the
+/// filter), once in edge and oneshot mode (xnu, NetBSD, OpenBSD and
+/// DragonFly would keep reporting it), and again after a oneshot is
+/// reregistered.
 #[test]
 fn write_closed_is_reported_as_the_mode_says() {
     for os in EVERY_OS {
@@ -426,7 +446,7 @@ fn write_closed_is_reported_as_the_mode_says() {
     }
 }
 
-/// Item 5: Oneshot covers both directions: once one filter fired, the other
+/// Decision 2: Oneshot covers both directions: once one filter fired, the other
 /// stays quiet until a reregister, as with `EPOLLONESHOT`. (A pipe's read
 /// end is "writable" through FreeBSD's reverse buffer, which gives a raw
 /// fd both directions.)
@@ -453,7 +473,7 @@ fn oneshot_for_both_directions_disables_the_other_one() {
     }
 }
 
-/// Item 6: A reregister that fails half-way leaves the record unknown, and the
+/// "Also: changes, waits and signals": A reregister that fails half-way leaves the record unknown, and the
 /// next change deletes and re-adds, so the kernel ends up in the mode
 /// asked for. (NetBSD's 2023 rewrite refused a write filter on a read end.)
 #[test]
@@ -476,7 +496,7 @@ fn a_failed_reregister_converges_at_the_next_one() {
     }
 }
 
-/// Item 9: A kernel without `EV_RECEIPT` (old DragonFly) would have its errors
+/// Decision 5: A kernel without `EV_RECEIPT` (old DragonFly) would have its errors
 /// paired with the wrong changes: the backend refuses to start there, so
 /// `Poll::new()` moves on to poll(2).
 #[test]
@@ -488,7 +508,7 @@ fn a_kernel_without_receipts_is_unsupported() {
     }
 }
 
-/// Item 4: What a raw fd gets when it asks for a pipe end's other direction
+/// Row d of the tables: What a raw fd gets when it asks for a pipe end's other direction
 /// differs per OS; pipeloop's own ends never ask (see `pipe`'s docs).
 #[test]
 fn the_other_direction_of_a_raw_pipe_end_differs_per_os() {
@@ -504,7 +524,7 @@ fn the_other_direction_of_a_raw_pipe_end_differs_per_os() {
                 got.unwrap();
                 assert_eq!(rig.now(), ["1:w"], "[{}]", os.name);
             }
-            fake::Reverse::QuietUntilEof => {
+            fake::Reverse::QuietUntilEof | fake::Reverse::Never => {
                 got.unwrap();
                 assert_eq!(rig.now(), Vec::<String>::new(), "[{}]", os.name);
             }
@@ -563,7 +583,7 @@ fn a_user_event_wakes_once_per_trigger() {
     }
 }
 
-/// Item 5: a oneshot registration for both directions whose two filters
+/// Decision 2: a oneshot registration for both directions whose two filters
 /// are ready in the same scan reports once, as `EPOLLONESHOT` does.
 #[test]
 fn a_oneshot_pair_ready_both_ways_at_once_reports_once() {
@@ -587,7 +607,7 @@ fn a_oneshot_pair_ready_both_ways_at_once_reports_once() {
     }
 }
 
-/// Item 1: a pipe end handed out as a raw fd (`into_fd`) keeps its
+/// Decision 1: a pipe end handed out as a raw fd (`into_fd`) keeps its
 /// registration, but nothing reports its used-up directions any more: it is
 /// a raw fd like any other, not held back.
 #[test]

@@ -10,7 +10,7 @@ use crate::sys::kqueue::core::Kernel;
 use crate::sys::kqueue::fake::{self, EVERY_OS};
 use crate::{Interest, Token};
 
-/// Item 1: A write that lands between a reader's last (short) read and its
+/// Decision 1: A write that lands between a reader's last (short) read and its
 /// re-arm, and whose event a poll in another thread held back, is reported
 /// once the re-arm asks the kernel again. `EV_ENABLE` would not do: OpenBSD
 /// re-runs the filter only for a disabled knote; `EV_ADD` re-runs it on
@@ -33,17 +33,17 @@ fn a_write_held_back_before_the_rearm_is_reported_after_it() {
     }
 }
 
-/// Item 3: A sender registered from another thread while the poller sleeps
+/// Decision 3: A sender registered from another thread while the poller sleeps
 /// in `kevent` must wake it, as epoll reports a new registration's state at
-/// once: where the kernel refuses the filter (FreeBSD, NetBSD, DragonFly)
-/// it has nothing to report by itself.
+/// once: where the kernel refuses the filter (FreeBSD, NetBSD 10,
+/// DragonFly) it has nothing to report by itself.
 #[test]
 fn registering_a_write_closed_sender_wakes_a_sleeping_poller() {
     for os in EVERY_OS {
         let mut rig = rig(os);
         let (r, w) = rig.fake().pipe();
         rig.fake().close(r);
-        // The poller has entered `kevent(None)`, its changelist applied.
+        // The poller has entered `kevent(None)`.
         rig.core
             .waiting
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -60,7 +60,7 @@ fn registering_a_write_closed_sender_wakes_a_sleeping_poller() {
     }
 }
 
-/// Item 2 and 8: FreeBSD deletes the writer's knote once it reported
+/// Decisions 3 and 4: FreeBSD deletes the writer's knote once it reported
 /// `EV_EOF` (the reader's close made it `EV_ONESHOT`). A reregister from
 /// another thread between that report and the poller's bookkeeping finds no
 /// write filter, which must not make the live registration stale.
@@ -105,10 +105,8 @@ fn changes_for_a_dropped_end_never_reach_the_file_that_reuses_its_number() {
             let core = core.upgrade().unwrap();
             old.release(); // the Sender is dropped,
             let _reader = core.kernel().reuse_as_new_writer(w); // w is reused,
-            let (reg, _) = core
-                .register(w, Token(6), Interest::WRITABLE, true)
-                .unwrap();
-            std::mem::forget(reg); // and the new Sender registered.
+            core.register(w, Token(6), Interest::WRITABLE, true)
+                .unwrap(); // and the new Sender registered.
         });
         assert_eq!(rig.now(), ["6:w"], "[{}] the new sender's event", os.name);
         rig.core.deregister(w).expect("its filter is still there");
@@ -154,7 +152,7 @@ fn a_rearm_never_creates_a_filter_on_a_reused_number() {
     }
 }
 
-/// Item 1: a poller asleep in `kevent` that collects a new registration's
+/// Decision 1: a poller asleep in `kevent` that collects a new registration's
 /// first event while the registration is still being made (the kernel has
 /// the filter, the record is not written yet) must still account for it:
 /// otherwise, where reads wake the reader's own filter, the next partial
