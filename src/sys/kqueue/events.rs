@@ -152,7 +152,8 @@ impl<K: Kernel> Core<K> {
         let mut deliver = true;
         if slot.is_filtered() {
             deliver = if eof && bit == READ {
-                // The last event: xnu would report it after every read.
+                // The last event: xnu and OpenBSD would report it after
+                // every read.
                 !std::mem::replace(&mut slot.read_closed, true)
             } else {
                 eof || slot.armed & bit != 0

@@ -80,11 +80,16 @@ pub(super) struct Os {
     pub(super) write_on_read_end: Reverse,
     /// An error entry keeps the change's flags besides `EV_ERROR` (xnu).
     error_keeps_flags: bool,
-    /// Any change to an existing knote re-runs its filter (FreeBSD, xnu,
-    /// NetBSD, DragonFly); on OpenBSD only `EV_ADD` and the `EV_ENABLE` of a
-    /// disabled knote do (`kqueue_register`: `if ((kev->flags & EV_ENABLE)
-    /// && (kn->kn_status & KN_DISABLED))`).
+    /// Any change to an existing knote that is not a delete re-runs its
+    /// filter and overwrites its `udata` (FreeBSD, xnu, NetBSD, DragonFly);
+    /// on OpenBSD only `EV_ADD` does both, and the `EV_ENABLE` of a
+    /// disabled knote re-runs the filter (`kqueue_register`: `if
+    /// ((kev->flags & EV_ENABLE) && (kn->kn_status & KN_DISABLED))`).
     touch_reevaluates: bool,
+    /// An `EVFILT_USER` knote keeps its `udata` through changes without
+    /// `EV_ADD` (DragonFly's `kqueue_register` hands them to
+    /// `filt_usertouch` instead); elsewhere a trigger overwrites it.
+    user_keeps_udata: bool,
     /// `EV_RECEIPT` is understood.
     receipts: bool,
     /// An error or receipt with no room left is written past the event
@@ -111,6 +116,7 @@ pub(super) const FREEBSD_OS: Os = Os {
     write_on_read_end: Reverse::Writable,
     error_keeps_flags: false,
     touch_reevaluates: true,
+    user_keeps_udata: false,
     receipts: true,
     overflows: false,
     drops_receipts: false,
@@ -126,6 +132,7 @@ pub(super) const MACOS: Os = Os {
     write_on_read_end: Reverse::QuietUntilEof,
     error_keeps_flags: true,
     touch_reevaluates: true,
+    user_keeps_udata: false,
     receipts: true,
     overflows: false,
     drops_receipts: true,
@@ -142,6 +149,7 @@ pub(super) const NETBSD_OS: Os = Os {
     write_on_read_end: Reverse::QuietUntilEof,
     error_keeps_flags: false,
     touch_reevaluates: true,
+    user_keeps_udata: false,
     receipts: true,
     overflows: false,
     drops_receipts: false,
@@ -176,6 +184,7 @@ pub(super) const OPENBSD: Os = Os {
     write_on_read_end: Reverse::Writable,
     error_keeps_flags: false,
     touch_reevaluates: false,
+    user_keeps_udata: false,
     receipts: true,
     overflows: false,
     drops_receipts: false,
@@ -191,6 +200,7 @@ pub(super) const DRAGONFLY: Os = Os {
     write_on_read_end: Reverse::Writable,
     error_keeps_flags: false,
     touch_reevaluates: true,
+    user_keeps_udata: true,
     receipts: true,
     overflows: true,
     drops_receipts: false,
@@ -510,8 +520,9 @@ impl World {
         }
         let k = &mut self.knotes[i];
         let added = ch.flags & C.ev_add != 0;
-        if added {
-            // The mode stays as created; the token is updated.
+        let user = k.filter == C.evfilt_user;
+        // The mode stays as created; the token is updated.
+        if added || (os.touch_reevaluates && !(user && os.user_keeps_udata)) {
             k.udata = ch.udata;
         }
         let enabled = ch.flags & C.ev_enable != 0 && k.disabled;

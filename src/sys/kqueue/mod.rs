@@ -259,8 +259,9 @@ mod real {
     }
 
     /// Wakes a blocked `kevent`: an `EVFILT_USER` event of its own,
-    /// triggered with `NOTE_TRIGGER` and cleared on delivery (`EV_CLEAR`),
-    /// so a wake is one syscall and nothing is drained.
+    /// triggered with `NOTE_TRIGGER` (and the token, which the trigger
+    /// would otherwise overwrite) and cleared on delivery (`EV_CLEAR`), so
+    /// a wake is one syscall and nothing is drained.
     ///
     /// It refers to the kqueue weakly, as registrations do: it never keeps a
     /// dropped `Poll`'s kqueue fd open, and a wake after the `Poll` is gone
@@ -270,6 +271,7 @@ mod real {
     pub(crate) struct Waker {
         core: Weak<Core<Kq>>,
         ident: usize,
+        token: Token,
     }
 
     #[cfg(pipeloop_evfilt_user)]
@@ -279,12 +281,13 @@ mod real {
             Ok(Waker {
                 core: Arc::downgrade(&selector.core),
                 ident,
+                token,
             })
         }
 
         pub(crate) fn wake(&self) -> io::Result<()> {
             match self.core.upgrade() {
-                Some(core) => core.trigger_user(self.ident),
+                Some(core) => core.trigger_user(self.ident, self.token),
                 None => Ok(()),
             }
         }

@@ -31,13 +31,17 @@ impl<K: Kernel> Core<K> {
     /// Triggers a waker's `EVFILT_USER` event: one system call. With a
     /// receipt and room for it, so that the call never scans (and steals a
     /// poller's events) and a failure is never written past the list
-    /// (DragonFly writes errors without checking the room).
-    pub(crate) fn trigger_user(&self, ident: usize) -> io::Result<()> {
+    /// (DragonFly writes errors without checking the room). With the
+    /// waker's token too: FreeBSD, xnu and NetBSD overwrite a knote's
+    /// `udata` with every change that is not a delete, so a trigger without
+    /// it would report the wake under token 0.
+    pub(crate) fn trigger_user(&self, ident: usize, token: Token) -> io::Result<()> {
         let trigger = K::to_raw(&Kev {
             ident,
             filter: K::C.evfilt_user,
             flags: K::C.ev_receipt,
             fflags: K::C.note_trigger,
+            udata: token.0,
             ..Kev::default()
         });
         match self.receipts(&[trigger])?[0] {

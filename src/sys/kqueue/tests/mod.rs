@@ -194,8 +194,8 @@ fn edge_reports_once_until_a_short_read_even_where_reads_wake_the_reader() {
 }
 
 /// Decision 1: After end of file is reported, reads that come back short do not
-/// report it again: that event is the last one (on xnu a registered
-/// receiver otherwise reports end of file after every read).
+/// report it again: that event is the last one (on xnu and OpenBSD a
+/// registered receiver otherwise reports end of file after every read).
 #[test]
 fn edge_end_of_file_is_reported_once() {
     for os in EVERY_OS {
@@ -563,19 +563,20 @@ fn releasing_a_registration_forgets_its_record() {
 }
 
 /// A waker's `EVFILT_USER` event: triggered from anywhere, reported once
-/// per trigger, gone when deleted.
+/// per trigger and under its own token (FreeBSD, xnu and NetBSD overwrite
+/// `udata` with every change, the trigger too), gone when deleted.
 #[test]
 fn a_user_event_wakes_once_per_trigger() {
     for os in EVERY_OS {
         let mut rig = rig(os);
         let ident = rig.core.add_user(Token(42)).unwrap();
         assert_eq!(rig.now(), Vec::<String>::new(), "[{}]", os.name);
-        rig.core.trigger_user(ident).unwrap();
-        rig.core.trigger_user(ident).unwrap();
+        rig.core.trigger_user(ident, Token(42)).unwrap();
+        rig.core.trigger_user(ident, Token(42)).unwrap();
         assert_eq!(rig.wait(), ["42:r"], "[{}]", os.name);
         assert_eq!(rig.now(), Vec::<String>::new(), "[{}] cleared", os.name);
         rig.core.delete_user(ident);
-        let gone = rig.core.trigger_user(ident);
+        let gone = rig.core.trigger_user(ident, Token(42));
         assert_eq!(
             gone.err().and_then(|e| e.raw_os_error()),
             Some(libc::ENOENT)
