@@ -19,7 +19,8 @@ impl<K: Kernel> Core<K> {
     ///
     /// When a wait returns with nothing to report (events that edge mode
     /// holds back, or the timer that woke it for a write-closed report), it
-    /// waits again for what is left of the timeout.
+    /// waits again for what is left of the timeout, or without limit if
+    /// there is none: `Poll::poll(None)` returns only with events.
     pub(crate) fn select(
         &self,
         out: &mut Vec<K::Raw>,
@@ -36,7 +37,8 @@ impl<K: Kernel> Core<K> {
         // Only held-back events make a wait go round again, and only edge
         // registrations of pipe ends hold events back: without them no
         // clock is read.
-        let timed = timeout.is_some_and(|t| !t.is_zero());
+        let now_only = timeout == Some(Duration::ZERO);
+        let timed = timeout.is_some() && !now_only;
         let mut start = (timed && self.watched.load(Ordering::Relaxed) > 0).then(Instant::now);
         let mut left = timeout;
         loop {
@@ -55,7 +57,7 @@ impl<K: Kernel> Core<K> {
             if due {
                 self.report_write_closed(events, capacity);
             }
-            if !events.is_empty() || !timed || (held == 0 && !due) {
+            if !events.is_empty() || now_only || (held == 0 && !due) {
                 return Ok(());
             }
             if let Some(t) = timeout {

@@ -193,6 +193,24 @@ fn edge_reports_once_until_a_short_read_even_where_reads_wake_the_reader() {
     }
 }
 
+/// Decision 1: A wait without a timeout returns only with something to
+/// report, as `Poll::poll` promises: a kernel event that edge mode holds
+/// back (here the reader's own partial read, on the kernels that wake it)
+/// sends it back to the kernel, where the scripted one would sleep forever.
+#[test]
+fn a_wait_without_timeout_goes_on_past_held_back_events() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (r, w) = rig.fake().pipe();
+        rig.register_end(r, 1, Interest::READABLE).unwrap();
+        rig.fake().write(w, 10);
+        assert_eq!(rig.wait(), ["1:r"], "[{}]", os.name);
+        assert_eq!(rig.read(r, 4), 4, "a full read: not used up");
+        let got = rig.poll(None);
+        assert!(would_hang(got), "[{}] returned with nothing", os.name);
+    }
+}
+
 /// Decision 1: After end of file is reported, reads that come back short do not
 /// report it again: that event is the last one (on xnu and OpenBSD a
 /// registered receiver otherwise reports end of file after every read).
