@@ -26,10 +26,10 @@ pub enum Command {
     /// command's name.
     Run(RunArgs),
     /// Start a few children, a timer, a message from another thread and a
-    /// signal, and explain what the loop does with each (about two seconds).
+    /// signal, and explain what the loop does with each (about 1.3 seconds).
     Demo(DemoArgs),
-    /// Compare this machine's backends on one-pipe ping-pong and on N
-    /// registered pipes.
+    /// Compare this machine's backends: a byte passed between two pipes,
+    /// with N more pipes registered and idle.
     Bench(BenchArgs),
 }
 

@@ -29,9 +29,9 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// poller's stdout (`fd` 1) or stderr (2), unbuffered by std: whole
-    /// chunks of lines go out in one `write`. The fd stays open when the
-    /// sink goes.
+    /// poller's stdout (`fd` 1) or stderr (2), unbuffered by std: a
+    /// chunk's lines go out together, in one `write_all`. The fd stays open
+    /// when the sink goes.
     pub fn fd(fd: i32) -> Sink {
         assert!(fd == 1 || fd == 2, "only stdout and stderr");
         // SAFETY: fds 1 and 2 are open for the life of the process; the
