@@ -408,6 +408,25 @@ mod tests {
     }
 
     #[test]
+    fn inside_one_chunk_a_line_of_the_limit_is_whole_and_one_more_is_split() {
+        // Between short lines, in one chunk: the lines copied in one pass.
+        let (mut sink, mut lines) = (sink(), lines());
+        let mut chunk = b"a\n".to_vec();
+        chunk.extend(vec![b'x'; MAX_LINE]);
+        chunk.push(b'\n');
+        chunk.extend(vec![b'y'; MAX_LINE + 1]);
+        chunk.extend(b"\nb\n");
+        lines.push(&mut sink, b"", &chunk);
+        let text = sink
+            .buf
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>();
+        let p = "web   | ".len();
+        assert_eq!(text, [p + 1, p + MAX_LINE, p + MAX_LINE, p + 1, p + 1, 0]);
+    }
+
+    #[test]
     fn the_bytes_survive_any_chunking() {
         // Whatever the chunk boundaries, stripping the prefixes gives back
         // the input.
