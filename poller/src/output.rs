@@ -129,6 +129,9 @@ impl Lines {
         while let Some((&end, rest)) = lines.split_first() {
             let len = end as usize + 1 - start;
             if self.partial.is_empty() && len <= MAX_LINE + 1 {
+                // Lines that end within MAX_LINE + 1 bytes of this one's
+                // end are short enough (a pipe read, 64 KiB at most, is
+                // all of them).
                 let fast = rest
                     .iter()
                     .take_while(|&&e| e as usize - end as usize <= MAX_LINE + 1);
@@ -409,12 +412,13 @@ mod tests {
 
     #[test]
     fn inside_one_chunk_a_line_of_the_limit_is_whole_and_one_more_is_split() {
-        // Between short lines, in one chunk: the lines copied in one pass.
+        // Each first after a short line (where the one-pass copy takes it
+        // or not), then first in the chunk's rest.
         let (mut sink, mut lines) = (sink(), lines());
         let mut chunk = b"a\n".to_vec();
-        chunk.extend(vec![b'x'; MAX_LINE]);
-        chunk.push(b'\n');
         chunk.extend(vec![b'y'; MAX_LINE + 1]);
+        chunk.push(b'\n');
+        chunk.extend(vec![b'x'; MAX_LINE]);
         chunk.extend(b"\nb\n");
         lines.push(&mut sink, b"", &chunk);
         let text = sink
@@ -423,7 +427,7 @@ mod tests {
             .map(<[u8]>::len)
             .collect::<Vec<_>>();
         let p = "web   | ".len();
-        assert_eq!(text, [p + 1, p + MAX_LINE, p + MAX_LINE, p + 1, p + 1, 0]);
+        assert_eq!(text, [p + 1, p + MAX_LINE, p + 1, p + MAX_LINE, p + 1, 0]);
     }
 
     #[test]
