@@ -63,13 +63,23 @@ fn a_command_that_cannot_start_is_a_failed_command() {
 
 #[test]
 fn fail_fast_stops_the_others_and_keeps_the_first_status() {
+    // Two sleeps run beside the failure; a fourth command waits for a slot
+    // (-j 3) and is never started.
+    let dir = TempDir::new();
+    let marker = dir.path("started");
+    let touch = format!("touch {}", marker.display());
     let started = Instant::now();
     let out = run(&[
         "run",
         "--fail-fast",
-        "sleep 0.2; exit 5",
+        "-j",
+        "3",
+        "-n",
+        "f,s1,s2,q",
+        "exit 5",
         "sleep 60",
         "sleep 60",
+        &touch,
     ]);
     assert_eq!(out.code(), 5);
     assert!(
@@ -78,6 +88,8 @@ fn fail_fast_stops_the_others_and_keeps_the_first_status() {
     );
     let stderr = out.stderr();
     assert_eq!(stderr.matches("exit 143").count(), 2, "{stderr}");
+    assert!(stderr.contains("poller: q   not run "), "{stderr}");
+    assert!(!marker.exists(), "the queued command was started");
 }
 
 #[test]
