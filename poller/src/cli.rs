@@ -82,7 +82,8 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Colour each name (auto: on a terminal, unless NO_COLOR is set).
+    /// Colour each name (auto: on a terminal, unless NO_COLOR is set and not
+    /// empty).
     #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
 

@@ -625,7 +625,7 @@ fn run_on_a_terminal(args: &[&str], no_color: Option<&str>) -> (Vec<u8>, String)
 }
 
 #[test]
-fn auto_colours_a_terminal_unless_no_color_is_set() {
+fn auto_colours_a_terminal_unless_no_color_is_set_and_not_empty() {
     let args = ["run", "-q", "-n", "a", "echo hi; echo err >&2"];
     // The terminal turns `\n` into `\r\n`.
     let colored = b"\x1b[32ma |\x1b[0m hi\r\n".to_vec();
@@ -640,6 +640,9 @@ fn auto_colours_a_terminal_unless_no_color_is_set() {
     assert_eq!(stderr, "a | err\n");
     let (terminal, _) = run_on_a_terminal(&args, Some("1"));
     assert_eq!(terminal, b"a | hi\r\n", "NO_COLOR=1");
+    // An empty NO_COLOR counts as unset (no-color.org).
+    let (terminal, _) = run_on_a_terminal(&args, Some(""));
+    assert_eq!(terminal, colored, "NO_COLOR=");
 }
 
 #[test]
