@@ -54,11 +54,29 @@ fn the_status_is_the_first_failure_in_time_order() {
 }
 
 #[test]
-fn a_command_that_cannot_start_is_a_failed_command() {
+fn a_command_sh_cannot_find_exits_127_and_counts_as_a_failure() {
+    // sh starts and reports 127 (poller's own spawn failure is the next
+    // test).
     let out = run(&["run", "-q", "no-such-command-poller-test", "echo fine"]);
     assert_eq!(out.code(), 127);
     let width = "no-such-command-poller-test".len();
     assert_eq!(out.stdout(), format!("{:<width$} | fine\n", "echo"));
+}
+
+#[test]
+fn a_command_poller_cannot_spawn_counts_as_failed_with_127() {
+    // No `sh` on this PATH: the spawn itself fails.
+    let mut command = poller();
+    command
+        .env("PATH", "/nonexistent-poller-test")
+        .args(["run", "-n", "x,y", "true", "true"]);
+    let out = finish(spawn(&mut command));
+    assert_eq!(out.code(), 127);
+    let stderr = out.stderr();
+    assert!(stderr.contains("poller: x: cannot start: "), "{stderr}");
+    // The next one is still tried.
+    assert!(stderr.contains("poller: y: cannot start: "), "{stderr}");
+    assert!(stderr.contains("poller: x  exit 127 "), "{stderr}");
 }
 
 #[test]
