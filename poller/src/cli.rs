@@ -50,7 +50,7 @@ pub struct RunArgs {
     pub procfile: Option<PathBuf>,
 
     /// Run at most N commands at once; the rest start in order as slots
-    /// free up.
+    /// free up (a command waiting to restart keeps its slot).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
 
@@ -58,7 +58,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// When to start a command again after it exits.
+    /// When to start a command again after it exits (after 100 ms, then
+    /// twice as long each time, 10 s at most).
     #[arg(long, value_enum, default_value_t = Restart::Never, value_name = "WHEN")]
     pub restart: Restart,
 

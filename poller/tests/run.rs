@@ -138,6 +138,31 @@ fn jobs_limits_how_many_run_at_once() {
 }
 
 #[test]
+fn a_command_waiting_to_restart_keeps_its_slot() {
+    // -j 1: the second command starts only after the first has failed,
+    // waited its backoff, and run again to its end.
+    let dir = TempDir::new();
+    let flag = dir.path("failed-once");
+    let first = format!(
+        "if [ -e {f} ]; then echo again; exit 0; fi; touch {f}; echo once; exit 1",
+        f = flag.display()
+    );
+    let args = [
+        "run",
+        "-q",
+        "-j",
+        "1",
+        "--restart",
+        "on-failure",
+        "-n",
+        "a,b",
+    ];
+    let out = run(&[&args[..], &[&first, "echo next"]].concat());
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    assert_eq!(out.stdout(), "a | once\na | again\nb | next\n");
+}
+
+#[test]
 fn restart_on_failure_stops_at_the_limit() {
     let out = run(&[
         "run",
