@@ -1,9 +1,10 @@
-//! `poller bench`: this machine's backends side by side, on one pipe
-//! ping-pong with N other pipes registered and idle, for N from 1 to
-//! 10,000. It teaches why O(ready) matters: epoll and kqueue hand back only
-//! the pipes that are ready, so a round trip costs the same with 10,000
-//! idle pipes as with one; poll(2) hands the kernel the whole table on
-//! every call, so its cost grows with N.
+//! `poller bench`: this machine's backends side by side, on a byte passed
+//! back and forth between two pipes with N other pipes registered and
+//! idle, for N from 1 to 10,000 (fewer if the open-file limit is lower).
+//! It teaches why O(ready) matters: epoll and kqueue hand back only the
+//! pipes that are ready, so a round trip costs the same with 10,000 idle
+//! pipes as with one; poll(2) hands the kernel the whole table on every
+//! call, so its cost grows with N.
 //!
 //! Each row is the median of a few runs, each run timing a fixed number of
 //! round trips through `EventLoop` handlers (one event per pipe per hop).
@@ -63,7 +64,8 @@ fn measure_all(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "one-pipe ping-pong through EventLoop handlers, with N more pipes registered and idle\n\
+        "a byte passed between two pipes through EventLoop handlers, with N more pipes \
+         registered and idle\n\
          (ns per event: median of {} runs; x N=1: how the cost grows with N)\n",
         runs(args.quick)
     )?;
@@ -258,7 +260,7 @@ pub fn plot(rows: &[Row]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{M}\" y=\"24\" font-size=\"14\">ns per event, one busy pipe and N idle ones</text>\n\
+         <text x=\"{M}\" y=\"24\" font-size=\"14\">ns per event, two busy pipes and N idle ones</text>\n\
          <line x1=\"{M}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/>\n\
          <line x1=\"{M}\" y1=\"{M}\" x2=\"{M}\" y2=\"{b}\" stroke=\"black\"/>\n",
         b = H - M,

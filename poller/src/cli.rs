@@ -26,10 +26,10 @@ pub enum Command {
     /// command's name.
     Run(RunArgs),
     /// Start a few children, a timer, a message from another thread and a
-    /// signal, and explain what the loop does with each (about two seconds).
+    /// signal, and explain what the loop does with each (about 1.3 seconds).
     Demo(DemoArgs),
-    /// Compare this machine's backends on one-pipe ping-pong and on N
-    /// registered pipes.
+    /// Compare this machine's backends: a byte passed between two pipes,
+    /// with N more pipes registered and idle.
     Bench(BenchArgs),
 }
 
@@ -50,7 +50,7 @@ pub struct RunArgs {
     pub procfile: Option<PathBuf>,
 
     /// Run at most N commands at once; the rest start in order as slots
-    /// free up.
+    /// free up (a command waiting to restart keeps its slot).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
 
@@ -58,7 +58,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
-    /// When to start a command again after it exits.
+    /// When to start a command again after it exits (after 100 ms, then
+    /// twice as long each time, 10 s at most).
     #[arg(long, value_enum, default_value_t = Restart::Never, value_name = "WHEN")]
     pub restart: Restart,
 
@@ -82,7 +83,8 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Colour each name (auto: on a terminal, unless NO_COLOR is set).
+    /// Colour each name (auto: on a terminal, unless NO_COLOR is set and not
+    /// empty).
     #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
 

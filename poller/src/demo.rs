@@ -1,6 +1,7 @@
 //! `poller demo`: one loop doing each of the reactor's jobs in turn, with
 //! the trace on, and one line per phase (on stdout) saying what the loop is
-//! doing and why. It needs no arguments and takes about two seconds.
+//! doing and why. It needs no arguments and takes about 1.3 seconds: 0.2 s
+//! of children, two ticks of 500 ms, and 100 ms before the thread's message.
 //!
 //! The phases, each started by the one before:
 //!

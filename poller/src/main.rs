@@ -80,11 +80,13 @@ pub fn new_loop<T>(common: &Common) -> EventLoop<T> {
 }
 
 /// Whether names are coloured on a stream that is (or is not) a terminal.
+/// A `NO_COLOR` that is set and not empty turns `auto` off; an empty one
+/// counts as unset, as no-color.org says.
 fn colored(color: Color, terminal: bool) -> bool {
     match color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+        Color::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     }
 }
 

@@ -29,9 +29,9 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// poller's stdout (`fd` 1) or stderr (2), unbuffered by std: whole
-    /// chunks of lines go out in one `write`. The fd stays open when the
-    /// sink goes.
+    /// poller's stdout (`fd` 1) or stderr (2), unbuffered by std: a
+    /// chunk's lines go out together, in one `write_all`. The fd stays open
+    /// when the sink goes.
     pub fn fd(fd: i32) -> Sink {
         assert!(fd == 1 || fd == 2, "only stdout and stderr");
         // SAFETY: fds 1 and 2 are open for the life of the process; the
@@ -129,6 +129,9 @@ impl Lines {
         while let Some((&end, rest)) = lines.split_first() {
             let len = end as usize + 1 - start;
             if self.partial.is_empty() && len <= MAX_LINE + 1 {
+                // Lines that end within MAX_LINE + 1 bytes of this one's
+                // end are short enough (a pipe read, 64 KiB at most, is
+                // all of them).
                 let fast = rest
                     .iter()
                     .take_while(|&&e| e as usize - end as usize <= MAX_LINE + 1);
@@ -405,6 +408,26 @@ mod tests {
             .collect::<Vec<_>>();
         let p = "web   | ".len();
         assert_eq!(text, [p + 1, p + MAX_LINE, p + 3, p + 1, p + 1, 0]);
+    }
+
+    #[test]
+    fn inside_one_chunk_a_line_of_the_limit_is_whole_and_one_more_is_split() {
+        // Each first after a short line (where the one-pass copy takes it
+        // or not), then first in the chunk's rest.
+        let (mut sink, mut lines) = (sink(), lines());
+        let mut chunk = b"a\n".to_vec();
+        chunk.extend(vec![b'y'; MAX_LINE + 1]);
+        chunk.push(b'\n');
+        chunk.extend(vec![b'x'; MAX_LINE]);
+        chunk.extend(b"\nb\n");
+        lines.push(&mut sink, b"", &chunk);
+        let text = sink
+            .buf
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>();
+        let p = "web   | ".len();
+        assert_eq!(text, [p + 1, p + MAX_LINE, p + 1, p + MAX_LINE, p + 1, 0]);
     }
 
     #[test]

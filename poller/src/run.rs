@@ -6,10 +6,11 @@
 //! - each child's handler prints its output as lines and, at its `Exit`,
 //!   decides: restart it after a backoff timer, or count it done and start
 //!   the next queued command;
-//! - SIGINT and SIGTERM, the `--timeout` timer, `--fail-fast` and a reader
-//!   that went away all begin the same shutdown: nothing new starts, the
-//!   running commands' process groups get the signal, and a `--kill-after`
-//!   timer sends SIGKILL to what is left;
+//! - SIGINT, SIGTERM, SIGHUP and SIGQUIT, the `--timeout` timer,
+//!   `--fail-fast` and a reader that went away all begin the same
+//!   shutdown: nothing new starts, the running commands' process groups
+//!   get the signal, and a `--kill-after` timer sends SIGKILL to what is
+//!   left;
 //! - the loop stops when no command is running or waiting to restart.
 //!
 //! Each command runs in a process group of its own (`process_group(0)`), so
@@ -60,7 +61,7 @@ const COLORS: [u8; 6] = [32, 33, 34, 35, 36, 31];
 /// Why the run is being stopped early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shutdown {
-    /// SIGINT or SIGTERM to poller: exits 128 + N.
+    /// SIGINT, SIGTERM, SIGHUP or SIGQUIT to poller: exits 128 + N.
     Signal(libc::c_int),
     /// `--timeout` passed: exits 124, as timeout(1).
     Timeout,
