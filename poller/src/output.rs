@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 
 /// The longest line held back waiting for its newline.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -69,17 +69,44 @@ impl Sink {
     }
 }
 
-/// A file that is not closed when dropped.
+/// A file that is not closed when dropped, written to as if blocking.
 struct FdWriter(ManuallyDrop<File>);
 
 impl Write for FdWriter {
+    /// stdout and stderr are open files shared with whoever started poller,
+    /// who may have made them non-blocking (the flag belongs to the file,
+    /// not to the fd). A write that finds no room then fails with EAGAIN;
+    /// this waits for room instead, as a blocking write would.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_for_room(&self.0)?,
+                written => return written,
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Blocks until `file` can be written to. A signal interrupting the wait
+/// is not an error: the caller writes again.
+fn wait_for_room(file: &File) -> io::Result<()> {
+    let mut fd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; -1 waits without a timeout.
+    if unsafe { libc::poll(&mut fd, 1, -1) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// How one command's lines start on one stream: an optional timestamp,

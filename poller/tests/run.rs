@@ -412,6 +412,43 @@ fn a_closed_stdout_or_stderr_stops_poller_with_141() {
     }
 }
 
+/// stdout is an open file poller shares with whoever started it, and they
+/// may have made it non-blocking (node does, for a pipe). A full pipe then
+/// answers a write with EAGAIN: poller waits for room, as a blocking write
+/// would, instead of failing the run.
+#[test]
+fn a_non_blocking_stdout_that_fills_up_is_waited_for() {
+    // pipeloop's pipes are non-blocking: the sender is the shared stdout.
+    let (sender, receiver) = pipeloop::pipe::new().unwrap();
+    receiver.set_nonblocking(false).unwrap();
+    let watch = sender.try_clone().unwrap();
+    let mut command = poller();
+    command.args(["run", "-q", "-n", "y", "yes | head -n 300000"]);
+    command.stdout(std::os::fd::OwnedFd::from(sender));
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(command);
+    // Read nothing until the pipe is full: poller's next write finds no room.
+    let deadline = Instant::now() + util::HANG;
+    while util::has_room(&watch) {
+        assert!(Instant::now() < deadline, "the pipe never filled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(watch);
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut &receiver, &mut all).unwrap();
+        all
+    });
+    let out = finish(child);
+    let stdout = reader.join().unwrap();
+    assert_eq!(out.code(), 0, "stderr: {}", out.stderr());
+    assert_eq!(stdout, b"y | y\n".repeat(300_000));
+}
+
 #[test]
 fn a_command_starting_with_a_dash_is_a_command() {
     let out = run(&["run", "-q", "-n", "d", "--", "-x"]);

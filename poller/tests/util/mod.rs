@@ -140,3 +140,16 @@ pub fn strip(output: &[u8], prefix: &[u8]) -> Vec<u8> {
     }
     back
 }
+
+/// Whether a pipe's write end has room now (poll(2) with a zero timeout).
+pub fn has_room(sender: &impl std::os::fd::AsRawFd) -> bool {
+    let mut fd = libc::pollfd {
+        fd: sender.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
+    fd.revents & libc::POLLOUT != 0
+}
