@@ -425,7 +425,7 @@ fn a_non_blocking_stdout_that_fills_up_is_waited_for() {
     let mut command = poller();
     command.args(["run", "-q", "-n", "y", "yes | head -n 300000"]);
     command.stdout(std::os::fd::OwnedFd::from(sender));
-    let mut child = command
+    let child = command
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
