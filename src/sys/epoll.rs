@@ -294,10 +294,10 @@ pub(crate) fn interest_flags(interest: Interest) -> u32 {
 /// wake costs two syscalls. The counter is only reset when a write would
 /// overflow it (`EAGAIN`), which takes 2^64 - 2 wakes. The pipe variant
 /// drains itself when the pipe is full, for the same reason; it relies on
-/// every pipe write waking epoll, which Linux did not do between 5.5 and
-/// 5.15 (only the write into an empty pipe woke it there). That is one more
-/// reason the eventfd is the default, and the pipe is kept only to measure
-/// against.
+/// every pipe write waking epoll, which Linux did not do from 5.5 until
+/// 5.14 restored it (only the write into an empty pipe woke it there). That
+/// is one more reason the eventfd is the default, and the pipe is kept only
+/// to measure against.
 ///
 /// Its registration is deleted before its fd closes (see `Drop`): a forked
 /// child's copy of the fd would otherwise keep it alive.
