@@ -56,14 +56,19 @@ fn raise(signal: libc::c_int) {
     assert_eq!(unsafe { libc::raise(signal) }, 0, "raise");
 }
 
-/// The current handler address of `signal`.
-fn disposition(signal: libc::c_int) -> libc::sighandler_t {
+/// The current action of `signal`.
+fn action(signal: libc::c_int) -> libc::sigaction {
     let mut old = MaybeUninit::<libc::sigaction>::uninit();
     // SAFETY: a null `act` only reads the current action.
     let rc = unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) };
     assert_eq!(rc, 0, "sigaction: {}", io::Error::last_os_error());
     // SAFETY: sigaction succeeded.
-    unsafe { old.assume_init() }.sa_sigaction
+    unsafe { old.assume_init() }
+}
+
+/// The current handler address of `signal`.
+fn disposition(signal: libc::c_int) -> libc::sighandler_t {
+    action(signal).sa_sigaction
 }
 
 fn raise_gives_one_readable_event_and_pending_reports_it_once() {
@@ -573,6 +578,68 @@ fn a_disposition_reset_under_a_pending_restore_is_noticed() {
     assert_eq!(ended, Ended::Exited(0));
 }
 
+/// The same, but the program puts back the handler H that pipeloop had
+/// replaced. H is older than pipeloop's handler, so it does not chain to
+/// it: a new `Signals` must install pipeloop's again (chaining to H) rather
+/// than rely on being called.
+fn the_replaced_handler_put_back_under_a_pending_restore_is_noticed() {
+    let ended = in_child(|| {
+        let h = handler_h as *const () as libc::sighandler_t;
+        set_disposition(libc::SIGUSR2, h);
+        let first = Signals::new(&[libc::SIGUSR2]).unwrap();
+        chaining_library::install(libc::SIGUSR2);
+        drop(first); // the library is on top: the restore waits
+        set_disposition(libc::SIGUSR2, h);
+        let mut second = Signals::new(&[libc::SIGUSR2]).unwrap();
+        raise(libc::SIGUSR2);
+        observe(&mut second, libc::SIGUSR2);
+        assert_eq!(H_RAN.load(Ordering::SeqCst), 1, "H ran once");
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+/// pipeloop's handler runs the earlier one inside it, so it is installed
+/// with what that one asked for: its mask, and its `SA_RESTART`,
+/// `SA_ONSTACK` and `SA_NOCLDSTOP` choices. Over no handler it restarts
+/// interrupted calls (`SA_RESTART`) and blocks nothing more.
+fn pipeloops_action_keeps_the_earlier_handlers_mask_and_flags() {
+    const FLAGS: libc::c_int =
+        libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK | libc::SA_NOCLDSTOP;
+    let ended = in_child(|| {
+        // SAFETY: all-zero is a valid sigaction; the fields are set below.
+        let mut earlier: libc::sigaction = unsafe { std::mem::zeroed() };
+        earlier.sa_sigaction = handler_h as *const () as libc::sighandler_t;
+        earlier.sa_flags = libc::SA_ONSTACK | libc::SA_NOCLDSTOP;
+        // SAFETY: `earlier` is complete once its mask is set; the child
+        // has no children, so SIGCHLD does not come.
+        unsafe {
+            libc::sigemptyset(&mut earlier.sa_mask);
+            libc::sigaddset(&mut earlier.sa_mask, libc::SIGUSR1);
+            assert_eq!(
+                libc::sigaction(libc::SIGCHLD, &earlier, std::ptr::null_mut()),
+                0
+            );
+        }
+        let _chaining = Signals::new(&[libc::SIGCHLD]).unwrap();
+        let now = action(libc::SIGCHLD);
+        assert_ne!(now.sa_sigaction, earlier.sa_sigaction, "installed");
+        assert_eq!(
+            now.sa_flags & FLAGS,
+            libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NOCLDSTOP
+        );
+        // SAFETY: `now.sa_mask` is a valid set.
+        assert_eq!(unsafe { libc::sigismember(&now.sa_mask, libc::SIGUSR1) }, 1);
+
+        set_disposition(libc::SIGUSR2, libc::SIG_DFL);
+        let _alone = Signals::new(&[libc::SIGUSR2]).unwrap();
+        let now = action(libc::SIGUSR2);
+        assert_eq!(now.sa_flags & FLAGS, libc::SA_SIGINFO | libc::SA_RESTART);
+        // SAFETY: `now.sa_mask` is a valid set.
+        assert_eq!(unsafe { libc::sigismember(&now.sa_mask, libc::SIGUSR1) }, 0);
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
 /// The restore left waiting is finished by the handler itself, once the
 /// other library has put pipeloop's handler back and nobody watches: the
 /// signal goes to the earlier handler, which is installed again.
@@ -722,6 +789,14 @@ fn main() {
         (
             "a_disposition_reset_under_a_pending_restore_is_noticed",
             a_disposition_reset_under_a_pending_restore_is_noticed,
+        ),
+        (
+            "the_replaced_handler_put_back_under_a_pending_restore_is_noticed",
+            the_replaced_handler_put_back_under_a_pending_restore_is_noticed,
+        ),
+        (
+            "pipeloops_action_keeps_the_earlier_handlers_mask_and_flags",
+            pipeloops_action_keeps_the_earlier_handlers_mask_and_flags,
         ),
         (
             "a_pending_restore_to_an_earlier_handler_finishes_in_the_handler",

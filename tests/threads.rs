@@ -235,6 +235,7 @@ fn waker_woken_from_another_thread_wakes_a_blocked_poll() {
         let mut events = Events::with_capacity(8);
 
         for _ in 0..3 {
+            let started = Instant::now();
             thread::scope(|s| {
                 let other = s.spawn(|| {
                     poller.wait_until_blocked();
@@ -243,6 +244,9 @@ fn waker_woken_from_another_thread_wakes_a_blocked_poll() {
                 poll.poll(&mut events, Some(PATIENCE)).unwrap();
                 other.join().unwrap();
             });
+            // A lost wake shows as the poll sleeping its whole timeout (the
+            // event itself may come along when it times out).
+            assert!(started.elapsed() < PATIENCE, "the wake was lost");
             let got: Vec<_> = events
                 .iter()
                 .map(|e| (e.token().0, e.is_readable()))

@@ -294,10 +294,10 @@ pub(crate) fn interest_flags(interest: Interest) -> u32 {
 /// wake costs two syscalls. The counter is only reset when a write would
 /// overflow it (`EAGAIN`), which takes 2^64 - 2 wakes. The pipe variant
 /// drains itself when the pipe is full, for the same reason; it relies on
-/// every pipe write waking epoll, which Linux did not do between 5.5 and
-/// 5.15 (only the write into an empty pipe woke it there). That is one more
-/// reason the eventfd is the default, and the pipe is kept only to measure
-/// against.
+/// every pipe write waking epoll, which Linux did not do from 5.5 until
+/// 5.14 restored it (only the write into an empty pipe woke it there). That
+/// is one more reason the eventfd is the default, and the pipe is kept only
+/// to measure against.
 ///
 /// Its registration is deleted before its fd closes (see `Drop`): a forked
 /// child's copy of the fd would otherwise keep it alive.
@@ -373,8 +373,8 @@ mod tests {
     const NO_SUCH_SYSCALL: libc::c_long = 999_999;
 
     /// The `ENOSYS` fallback: the wait still works (an event is seen, a
-    /// timeout is never cut short), the refusal is remembered, and later
-    /// waits use `epoll_wait` without trying again.
+    /// timeout is never cut short), and the refusal is remembered, so that
+    /// later waits go to `epoll_wait` without trying again.
     #[test]
     fn pwait2_missing_falls_back_to_epoll_wait_and_remembers() {
         let missing = Pwait2 {
@@ -402,7 +402,8 @@ mod tests {
     }
 
     /// The real `epoll_pwait2` on a kernel that has it (5.11 and later):
-    /// a timed-out wait is not cut short, and nothing is marked missing.
+    /// a timed-out wait is not cut short, and nothing is marked missing,
+    /// not even by an error that is not a refusal of the call.
     #[test]
     fn pwait2_waits_at_least_its_timeout() {
         let pwait2 = Pwait2 {
@@ -417,5 +418,36 @@ mod tests {
             assert!(events.is_empty());
             assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
         }
+        // Asked of the kernel directly, not through `Pwait2`: where the
+        // kernel (or a seccomp filter) refuses the call, the fallback is
+        // right and the rest does not apply.
+        let zero = KernelTimespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: room for 4 events; `zero` outlives the call; a null mask.
+        let probe = cvt(unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                selector.raw,
+                events.as_mut_ptr(),
+                4,
+                &zero as *const KernelTimespec,
+                std::ptr::null::<libc::sigset_t>(),
+                0,
+            )
+        });
+        if let Err(e) = &probe
+            && matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM))
+        {
+            return;
+        }
+        assert!(!pwait2.missing.load(Relaxed), "marked missing");
+        // `maxevents` 0 is EINVAL: returned, and not taken for a refusal.
+        let err = pwait2
+            .wait(selector.raw, &mut events, 0, Duration::from_micros(300))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+        assert!(!pwait2.missing.load(Relaxed), "EINVAL marked it missing");
     }
 }

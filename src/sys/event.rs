@@ -37,8 +37,10 @@ pub(crate) mod flags {
         pub(crate) const OUT: u32 = libc::POLLOUT as u32;
         pub(crate) const ERR: u32 = libc::POLLERR as u32;
         pub(crate) const HUP: u32 = libc::POLLHUP as u32;
-        // Only Linux has POLLRDHUP; elsewhere a closed writer is POLLHUP.
-        // Nothing reads this bit where it is 0 (see `Event::is_read_closed`).
+        // pipeloop asks for POLLRDHUP only on Linux (FreeBSD and illumos
+        // have one too, with another value); elsewhere a closed writer is
+        // POLLHUP. Nothing reads this bit where it is 0 (see
+        // `Event::is_read_closed`).
         pub(crate) const RDHUP: u32 = 0;
     }
 

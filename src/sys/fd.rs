@@ -32,7 +32,7 @@ pub(crate) fn new_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
-// Used where pipe2 is missing (and by kqueue where kqueue1 is).
+// Used where pipe2 is missing (and by kqueue where kqueue1 is missing).
 #[cfg_attr(pipeloop_pipe2, allow(dead_code))]
 /// Sets `FD_CLOEXEC` with `F_SETFD` (not `F_SETFL`, where it does nothing).
 pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {

@@ -9,9 +9,9 @@ use super::cvt;
 
 /// A map from fd number to `T`. fds are small, dense integers, so below
 /// `DENSE` it is a table indexed by the fd (no hashing on hot paths such as
-/// a re-arm after every short read); the rare fd above that (one `dup2`'d
-/// high, say) goes to a hash map, so the table never grows past `DENSE`
-/// slots.
+/// kqueue's re-arm after every short read, or any poll(2) change); the rare
+/// fd above that (one `dup2`'d high, say) goes to a hash map, so the table
+/// never grows past `DENSE` slots.
 #[derive(Debug)]
 pub(crate) struct FdMap<T> {
     dense: Vec<Option<T>>,

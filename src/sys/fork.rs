@@ -98,8 +98,12 @@ mod tests {
         let raw = read.as_raw_fd();
         let fd = ProcessFd::new(read);
         assert_eq!(fd.get().unwrap(), raw);
-        // SAFETY: the child only calls async-signal-safe functions (fcntl,
-        // _exit) besides reading an atomic and forgetting a value.
+        // SAFETY: the child calls async-signal-safe functions (fcntl,
+        // _exit), reads an atomic, and allocates and frees `get`'s error.
+        // Allocating is not async-signal-safe after fork in a threaded
+        // process (the test harness is one): this relies on the C library
+        // keeping malloc usable in the child, as glibc's fork does by
+        // resetting malloc's locks there.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {

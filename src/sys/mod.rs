@@ -26,7 +26,8 @@
 //! checking `Events` capacity, logging) live in `crate::poll`, not here.
 //!
 //! `RawEvent` is `libc::epoll_event` wherever epoll exists, and every backend
-//! writes epoll's flag bits into it, so that `Event` decodes one format.
+//! writes the same flag bits into it (epoll's where epoll exists, poll(2)'s
+//! elsewhere; see `event.rs`), so that `Event` decodes one format.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -269,8 +270,8 @@ impl Waker {
 /// (epoll_wait and poll(2) take an int; the timespec of epoll_pwait2, ppoll
 /// and kevent takes more, but one limit for all keeps the fallbacks alike).
 /// `Poll::poll` splits timeouts of `LONGEST_WAIT_SECS` whole seconds or
-/// more (a test of one word on the hot path), so every backend gets less
-/// than that.
+/// more (a test of one word on the hot path) into waits of at most
+/// `LONGEST_WAIT`, so no backend gets more than that.
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_millis(libc::c_int::MAX as u64);
 pub(crate) const LONGEST_WAIT_SECS: u64 = LONGEST_WAIT.as_secs();
 
@@ -285,9 +286,12 @@ pub(crate) fn finer_than_ms(timeout: Duration) -> bool {
     !timeout.subsec_nanos().is_multiple_of(1_000_000)
 }
 
-/// `d` as a `timespec` for kevent and ppoll, at most `INT32_MAX` seconds:
-/// macOS's kevent refuses more (EINVAL), and a shorter wait is fine, as
-/// `Poll::poll` waits again for what is left.
+/// `d` as a `timespec` for kevent and ppoll, at most `INT32_MAX` seconds, so
+/// that the seconds fit a 32-bit `time_t`; a shorter wait is fine, as
+/// `Poll::poll` waits again for what is left. Callers pass at most
+/// `LONGEST_WAIT` (about 24.8 days) anyway: far below the 100,000,000 s
+/// that an xnu kevent checking its timeout with `itimerfix` refuses
+/// (EINVAL).
 #[cfg(any(pipeloop_kqueue, pipeloop_ppoll))]
 pub(crate) fn timespec(d: Duration) -> libc::timespec {
     // SAFETY: a timespec is plain integers (and, on some targets, padding),
@@ -302,14 +306,15 @@ pub(crate) fn timespec(d: Duration) -> libc::timespec {
 /// sub-millisecond timeout sleeps (instead of spinning at 0) and no wait ends
 /// early. Exact for a whole number of milliseconds; a finer timeout gets
 /// here only where the OS has no timespec call (poll(2) on macOS and the
-/// like, epoll before Linux 5.11). Longer timeouts than `LONGEST_WAIT`
-/// become `LONGEST_WAIT` (callers split them before).
+/// like, epoll before Linux 5.11). The timeout is at most `LONGEST_WAIT`
+/// (callers split longer ones): past it the count would not fit a `c_int`.
 #[inline]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
     match timeout {
         None => -1,
         Some(t) => {
-            // Within LONGEST_WAIT_SECS the sum below fits a c_int, so no
+            debug_assert!(t <= LONGEST_WAIT, "{t:?} is longer than LONGEST_WAIT");
+            // Up to LONGEST_WAIT the sum below fits a c_int, so no
             // saturating arithmetic is needed; u64, because a u128 division
             // (`as_nanos`) costs a libcall.
             let secs = t.as_secs().min(LONGEST_WAIT_SECS);
@@ -353,7 +358,9 @@ impl PipeWaker {
     }
 }
 
-/// Reads `fd` until it would block, discarding the bytes.
+/// Empties the pipe `fd`, discarding the bytes: reads until a read comes
+/// back short (the pipe was then empty) or fails (as it does with
+/// `WouldBlock` once the pipe is empty).
 pub(crate) fn drain(fd: &OwnedFd) {
     let mut buf = [0u8; 512];
     while let Ok(n) = read(fd.as_raw_fd(), &mut buf) {

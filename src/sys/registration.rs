@@ -180,9 +180,10 @@ pub(crate) struct Registrations {
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// `list` has a poll(2) registration, which wants re-arming; read on
-    /// every short transfer, so kept apart from the lock. Set *before* a
-    /// poll(2) registration becomes visible to its poller.
+    /// `list` has a registration that wants re-arming (edge mode on poll(2)
+    /// or kqueue); read on every short transfer, so kept apart from the
+    /// lock. Set *before* such a registration becomes visible to its
+    /// poller.
     rearm: AtomicBool,
     list: Mutex<Vec<Registration>>,
 }
@@ -218,7 +219,7 @@ impl Registrations {
     }
 
     /// Whether anything needs re-arming: one load and a branch, false on
-    /// epoll and kqueue.
+    /// epoll and for level and oneshot registrations.
     #[inline(always)]
     pub(crate) fn needs_rearm(&self) -> bool {
         self.shared

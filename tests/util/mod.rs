@@ -108,6 +108,8 @@ impl Expect {
 
 /// Polls until every expected event has been seen (in any order, possibly
 /// across several polls) or `PATIENCE` runs out. Returns every event seen.
+/// A poll that sleeps until then fails it even if it brings the events: it
+/// returned only because its timeout ran out, so a wake-up was lost.
 #[track_caller]
 pub fn expect_events(poll: &mut Poll, events: &mut Events, expected: &[Expect]) -> Vec<String> {
     let deadline = Instant::now() + PATIENCE;
@@ -120,6 +122,7 @@ pub fn expect_events(poll: &mut Poll, events: &mut Events, expected: &[Expect]) 
             "timed out waiting for {missing:?}; saw {seen:?}"
         );
         poll.poll(events, Some(deadline - now)).expect("poll");
+        assert_woke_before(deadline, events);
         for event in events.iter() {
             seen.push(format!("{event:?}"));
             if let Some(i) = missing.iter().position(|e| e.matches(event)) {
@@ -145,6 +148,7 @@ pub fn expect_one_event(poll: &mut Poll, events: &mut Events, expected: Expect) 
             "timed out waiting for {expected:?}; saw {seen:?}"
         );
         poll.poll(events, Some(deadline - now)).expect("poll");
+        assert_woke_before(deadline, events);
         let this: Vec<String> = events
             .iter()
             .filter(|e| e.token() == Token(expected.token))
@@ -161,6 +165,18 @@ pub fn expect_one_event(poll: &mut Poll, events: &mut Events, expected: Expect) 
             return seen;
         }
     }
+}
+
+/// Asserts that a poll whose timeout ran until `deadline` returned before
+/// it: one that slept its whole timeout missed the wake-up it waited for,
+/// even if the events came along when it timed out.
+#[track_caller]
+fn assert_woke_before(deadline: Instant, events: &Events) {
+    assert!(
+        Instant::now() < deadline,
+        "the poll slept its whole timeout ({PATIENCE:?}): a wake-up was lost \
+         (it returned {events:?})"
+    );
 }
 
 /// Polls once for `QUIET` and asserts that nothing was reported.

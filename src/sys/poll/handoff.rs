@@ -28,11 +28,13 @@
 //!   stream of changers cannot hold it back forever; one that arrives later
 //!   has written to the notifier, so the next poll(2) returns at once and
 //!   the poller lets it through then.
-//! - Every wait *for changers* has a deadline: the caller's. Once it
-//!   passes, the poller stops waiting for them and polls once without
-//!   sleeping (a changer still blocked on the lock waits only for that
-//!   poll(2) to return). Taking the mutex itself has no deadline, but it is
-//!   only ever held for a poll(2) or for one small change.
+//! - A wait *for changers* ends at the caller's deadline. Once it passes,
+//!   the poller stops waiting for them and polls once without sleeping (a
+//!   changer still blocked on the lock waits only for that poll(2) to
+//!   return). A poll with no timeout has no deadline, and neither has one
+//!   with a zero timeout, which reads no clock: those wait until the ticket
+//!   holders have had the lock. Taking the mutex itself has no deadline,
+//!   but it is only ever held for a poll(2) or for one small change.
 
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

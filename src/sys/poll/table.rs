@@ -50,8 +50,8 @@ struct Entry {
     interest: Interest,
     /// poll(2) bits still armed; a subset of `all_events(interest)`.
     armed: libc::c_short,
-    /// Taken out of the array: a fired oneshot, or a hang-up or error already
-    /// reported in edge mode.
+    /// Out of the wait (fd -1 in the array): a fired oneshot, or a hang-up
+    /// or error already reported in edge mode.
     parked: bool,
     /// poll(2) said POLLNVAL: the fd was closed without being deregistered.
     closed: bool,
@@ -252,8 +252,8 @@ impl State {
 
     /// Removes the entry for `fd` if it was made for another file: its fd
     /// was closed without being deregistered and the number reused. epoll
-    /// would have forgotten it; so does this backend, at the next change
-    /// that names the number.
+    /// would have forgotten it (unless another fd kept the old file open);
+    /// so does this backend, at the next change that names the number.
     fn drop_stale(&mut self, fd: RawFd, file: FileId) -> bool {
         match self.slot(fd) {
             Some(i) if self.entries[i].file != file => self.remove(fd).is_ok(),
@@ -396,8 +396,8 @@ impl State {
     }
 
     /// Drops registrations whose fd was closed without deregistering (epoll
-    /// forgets those by itself) and returns how many. Rare, so a second walk
-    /// is fine.
+    /// forgets those by itself, unless another fd keeps the file open) and
+    /// returns how many. Rare, so a second walk is fine.
     fn forget_closed(&mut self) -> usize {
         let mut forgotten = 0;
         let mut i = 1;

@@ -130,8 +130,9 @@ impl Busy {
     }
 
     fn saved(&self) -> libc::sigaction {
-        // SAFETY: `BUSY` is held; `saved` was written before `OURS` was set,
-        // and is only read while `OURS` is set.
+        // SAFETY: `BUSY` is held; `saved` was written before `OURS` was
+        // first set, and is only read by code that found `OURS` set (it is
+        // never uninitialised again).
         unsafe { (*self.signal().saved.get()).assume_init() }
     }
 
@@ -264,8 +265,8 @@ pub(super) enum Then {
 }
 
 /// Called by the handler: finishes a pending restore if nobody watches the
-/// signal and pipeloop's handler is on top. Async-signal-safe: atomics and
-/// `sigaction` only, and it never waits.
+/// signal and pipeloop's handler is on top. Async-signal-safe: atomics,
+/// `sigaction` and `pthread_sigmask` only, and it never waits.
 pub(super) fn after_notify(index: usize, signal: libc::c_int) -> Then {
     let state = &SIGNALS[index].state;
     let seen = state.load(SeqCst);

@@ -26,8 +26,9 @@
 //! installed for it, and cleared only *after* the earlier disposition is
 //! restored (or the restore was found to have to wait, pipeloop's handler
 //! chaining meanwhile): a signal that arrives in between reaches one or the
-//! other. (`disposition.rs` names the one race left.) Registration code (claiming slots, watching, unwatching)
-//! is serialised by `REGISTRATION`, a lock the handler never touches.
+//! other. (`disposition.rs` names the one race left.) Registration code
+//! (claiming slots, watching, unwatching) is serialised by `REGISTRATION`,
+//! a lock the handler never touches.
 //!
 //! # `fork`
 //!
@@ -49,7 +50,8 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-/// Signal numbers are below this (Linux has 64, the BSDs fewer).
+/// Signal numbers are below this (Linux's go up to 64, FreeBSD's real-time
+/// signals up to 126).
 pub(crate) const MAX_SIGNAL: usize = 128;
 /// How many `Signals` can exist at once in a process.
 pub(crate) const MAX_WATCHERS: usize = 128;
@@ -396,8 +398,9 @@ pub(crate) fn take_pending(slot: usize) -> SigBits {
 /// - calls `write(2)`, which POSIX lists as async-signal-safe, on a
 ///   non-blocking pipe, so it never blocks (a full pipe is already
 ///   readable, and the failed write is harmless);
-/// - with nobody watching, may finish a pending restore: `sigaction` and
-///   `raise`, both async-signal-safe, under a lock it only tries;
+/// - with nobody watching, may finish a pending restore: `sigaction`,
+///   `pthread_sigmask` and `raise`, all async-signal-safe, under a lock it
+///   only tries;
 /// - calls the earlier handler, which was itself installed as a handler.
 ///
 /// It never allocates, waits, logs or panics.
