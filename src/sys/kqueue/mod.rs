@@ -32,7 +32,7 @@
 //! | close-on-exec kqueue | `fcntl` | `fcntl` | `kqueue1` | `fcntl` | `fcntl` |
 //! | waker | `EVFILT_USER` | `EVFILT_USER` | `EVFILT_USER` | pipe | `EVFILT_USER` |
 //! | oldest kernel | any | any | 10.0 (`EV_RECEIPT`; older: `Unsupported`) | any | with `EV_RECEIPT` |
-//! | timeouts | a timespec, to the nanosecond (no rounding to milliseconds, unlike epoll_wait and poll); at most `INT32_MAX` s per wait (longer waits are split) | | | | |
+//! | timeouts | a timespec, to the nanosecond (no rounding to milliseconds, unlike epoll_wait and poll); at most `LONGEST_WAIT` (about 24.8 days) per wait: `Poll::poll` splits longer ones | | | | |
 //!
 //! The widths are converted in `Kq::to_raw`/`from_raw`, and nowhere else.
 
