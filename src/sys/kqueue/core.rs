@@ -67,6 +67,10 @@ pub(crate) trait Kernel: Send + Sync + Sized + 'static {
 
     /// Whether `fd` is open (`fcntl(F_GETFD)`).
     fn is_open(&self, fd: RawFd) -> bool;
+
+    /// Whether adding `EVFILT_WRITE` for a pipe whose reader is gone may be
+    /// refused with `EBADF`, the errno of a closed fd (NetBSD 10).
+    fn gone_reader_is_ebadf(&self) -> bool;
 }
 
 /// The EVFILT_TIMER ident and period of the receipt probe (never fires: it

@@ -402,9 +402,10 @@ impl Fake {
         }
     }
 
-    /// `dup2`: `fd` now names a new pipe's read end (its old file closed).
+    /// `dup2`: `fd` now names a new pipe's read end (its old file, if it
+    /// had one, closed).
     pub(super) fn reuse_as_new_reader(&self, fd: RawFd) -> RawFd {
-        self.close(fd);
+        self.close_if_open(fd);
         let (r, wr) = self.pipe();
         let mut w = self.world();
         let end = w.files.remove(&r).unwrap();
@@ -412,14 +413,21 @@ impl Fake {
         wr
     }
 
-    /// `dup2`: `fd` now names a new pipe's write end (its old file closed).
+    /// `dup2`: `fd` now names a new pipe's write end (its old file, if it
+    /// had one, closed).
     pub(super) fn reuse_as_new_writer(&self, fd: RawFd) -> RawFd {
-        self.close(fd);
+        self.close_if_open(fd);
         let (r, wr) = self.pipe();
         let mut w = self.world();
         let end = w.files.remove(&wr).unwrap();
         w.files.insert(fd, end);
         r
+    }
+
+    fn close_if_open(&self, fd: RawFd) {
+        if self.is_open(fd) {
+            self.close(fd);
+        }
     }
 
     pub(super) fn calls(&self) -> usize {
@@ -645,6 +653,10 @@ impl Kernel for Fake {
 
     fn is_open(&self, fd: RawFd) -> bool {
         self.world().files.contains_key(&fd)
+    }
+
+    fn gone_reader_is_ebadf(&self) -> bool {
+        self.os.write_to_gone_reader == libc::EBADF
     }
 }
 

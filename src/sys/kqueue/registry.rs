@@ -49,10 +49,13 @@ impl<K: Kernel> Core<K> {
     /// A sender's missing write filter does not make its record stale by
     /// itself: FreeBSD deletes that filter once it reported that the reader
     /// is gone (`knlist_clear` makes it `EV_ONESHOT`), perhaps before this
-    /// backend saw the report. An add of the filter tells them apart:
-    /// refused because the reader is gone (`EPIPE`; NetBSD's `EBADF` on an
-    /// open fd), it is the record's write end; accepted, a file the record is
-    /// not for.
+    /// backend saw the report. An add of the filter tells them apart: refused
+    /// with `EPIPE` (FreeBSD's answer for a gone reader), it is the record's
+    /// write end; accepted, a file the record is not for. Refused with
+    /// `EBADF`, the fd was closed when the add ran, whatever the number names
+    /// now; but on NetBSD, which keeps a gone reader's filter, that may also
+    /// be a new file whose reader is gone, so there it is `ENOENT`, as for
+    /// any new file.
     fn verdict(
         &self,
         fd: RawFd,
@@ -71,10 +74,13 @@ impl<K: Kernel> Core<K> {
                     .find(|(step, _)| step.role == Role::Add && step.bit == WRITE);
                 let errno = match add {
                     Some((_, errno)) => errno,
-                    None => self.add_write_and_delete(fd, slot)?,
+                    None => self.add_write_and_delete(fd, slot.token)?,
                 };
-                let gone = self.reader_is_gone(fd, errno);
-                if gone { Ok(true) } else { Err(libc::ENOENT) }
+                match errno {
+                    libc::EPIPE => Ok(true),
+                    libc::EBADF if !self.kernel.gone_reader_is_ebadf() => Err(libc::EBADF),
+                    _ => Err(libc::ENOENT),
+                }
             }
             Liveness::Stale => Err(libc::ENOENT),
         })
@@ -82,12 +88,12 @@ impl<K: Kernel> Core<K> {
 
     /// Adds `fd`'s write filter disabled and deletes it again, in one call;
     /// returns the add's errno.
-    fn add_write_and_delete(&self, fd: RawFd, slot: &Slot) -> io::Result<i32> {
+    fn add_write_and_delete(&self, fd: RawFd, token: Token) -> io::Result<i32> {
         let c = K::C;
         let mut plan = Plan::default();
         plan.push(WRITE, c.ev_add | c.ev_disable | c.ev_receipt, Role::Add);
         plan.push(WRITE, c.ev_delete | c.ev_receipt, Role::Cleanup);
-        Ok(self.submit(fd, slot.token, &plan)?.errnos[0])
+        Ok(self.submit(fd, token, &plan)?.errnos[0])
     }
 
     /// Whether the record `slot` is still `fd`'s, asked of the kernel;
@@ -110,10 +116,21 @@ impl<K: Kernel> Core<K> {
 
     /// Whether `errno`, from adding `fd`'s `EVFILT_WRITE`, says that the
     /// pipe's reader is gone: FreeBSD and DragonFly refuse with `EPIPE`,
-    /// NetBSD 10 with `EBADF` (on an fd that is open); the others attach and
-    /// report `EV_EOF` (docs/kqueue.md, row c).
-    fn reader_is_gone(&self, fd: RawFd, errno: i32) -> bool {
-        errno == libc::EPIPE || (errno == libc::EBADF && self.kernel.is_open(fd))
+    /// NetBSD 10 with `EBADF`; the others attach and report `EV_EOF`
+    /// (docs/kqueue.md, row c). `EBADF` also says that the fd was closed when
+    /// the add ran, and another thread may have reused the number since; so
+    /// where it can mean both, it means the reader only if the fd is open and
+    /// a second add is refused the same way (anything else is a file that
+    /// came after the first add; one that came after it and is itself a
+    /// write end whose reader is gone still passes).
+    fn reader_is_gone(&self, fd: RawFd, token: Token, errno: i32) -> io::Result<bool> {
+        Ok(match errno {
+            libc::EPIPE => true,
+            libc::EBADF if self.kernel.gone_reader_is_ebadf() && self.kernel.is_open(fd) => {
+                self.add_write_and_delete(fd, token)? == libc::EBADF
+            }
+            _ => false,
+        })
     }
 
     /// Reads the answers to a plan's adds and deletes: `Ok(write_closed)`,
@@ -121,13 +138,13 @@ impl<K: Kernel> Core<K> {
     /// delete (the filter is gone, as asked), and an add of `EVFILT_WRITE`
     /// refused because the pipe's reader is gone (`reader_is_gone`): the
     /// sender is write-closed.
-    fn outcome(&self, fd: RawFd, plan: &Plan, answers: &Answers) -> io::Result<bool> {
+    fn outcome(&self, fd: RawFd, token: Token, plan: &Plan, answers: &Answers) -> io::Result<bool> {
         let mut write_closed = false;
         for (step, errno) in answers.of(plan) {
             match (step.role, errno) {
                 (_, 0) | (Role::Probe, _) => {}
                 (Role::Delete | Role::Cleanup, libc::ENOENT) => {}
-                (Role::Add, e) if step.bit == WRITE && self.reader_is_gone(fd, e) => {
+                (Role::Add, e) if step.bit == WRITE && self.reader_is_gone(fd, token, e)? => {
                     write_closed = true
                 }
                 _ => return Err(os_error(errno)),
@@ -177,7 +194,7 @@ impl<K: Kernel> Core<K> {
         plan.change(None, Some((kevent::filters_of(interest), mode)), &c);
         let _ahead = WatchedAhead::new(&self.watched, interest, rearms);
         let answers = self.submit(fd, token, &plan)?;
-        let write_closed = match self.outcome(fd, &plan, &answers) {
+        let write_closed = match self.outcome(fd, token, &plan, &answers) {
             Ok(write_closed) => write_closed,
             Err(e) => {
                 self.undo_adds(fd, &plan, &answers);
@@ -234,7 +251,7 @@ impl<K: Kernel> Core<K> {
                 return Err(os_error(errno));
             }
         };
-        let write_closed = match self.outcome(fd, &plan, &answers) {
+        let write_closed = match self.outcome(fd, token, &plan, &answers) {
             Ok(now) => old.write_closed || write_gone || now,
             Err(e) => {
                 let mut slot = old;
@@ -269,6 +286,6 @@ impl<K: Kernel> Core<K> {
         let live = self.verdict(fd, &slot, &plan, &answers)?;
         self.forget(&mut st, fd);
         live.map_err(os_error)?;
-        self.outcome(fd, &plan, &answers).map(drop)
+        self.outcome(fd, slot.token, &plan, &answers).map(drop)
     }
 }

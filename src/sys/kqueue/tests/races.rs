@@ -207,3 +207,61 @@ fn the_first_event_of_a_registration_in_the_making_is_accounted_for() {
         );
     }
 }
+
+/// Decision 3: `EBADF` from adding a write filter means "the reader is gone"
+/// only on NetBSD 10, and there too it may mean "the fd was closed". A
+/// sender closed when `register` ran, its number reused by a new sender
+/// before the backend looks again, is `EBADF`, as on epoll; not the new
+/// file registered write-closed without a kernel filter.
+#[test]
+fn registering_a_closed_fd_whose_number_is_reused_meanwhile_is_ebadf() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (_r, w) = rig.fake().pipe();
+        rig.fake().close(w);
+        let core = Arc::downgrade(&rig.core);
+        rig.fake().after_change(move || {
+            let _reader = core.upgrade().unwrap().kernel().reuse_as_new_writer(w);
+        });
+        let got = rig.core.register(w, Token(5), Interest::WRITABLE, true);
+        assert_eq!(
+            got.err().and_then(|e| e.raw_os_error()),
+            Some(libc::EBADF),
+            "[{}]",
+            os.name
+        );
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] nothing", os.name);
+        rig.register_end(w, 6, Interest::WRITABLE)
+            .unwrap_or_else(|e| panic!("[{}] the new sender: {e}", os.name));
+        assert_eq!(rig.now(), ["6:w"], "[{}] the new sender", os.name);
+    }
+}
+
+/// Decision 4: the same for a reregister of a sender registered writable
+/// only. xnu answers the probe of a closed fd with `ENOENT`, as for a stale
+/// record, and the add of its write filter with `EBADF`: the fd was closed,
+/// whatever the number names by the time the backend looks.
+#[test]
+fn reregistering_a_closed_sender_whose_number_is_reused_meanwhile_is_ebadf() {
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let (_r, w) = rig.fake().pipe();
+        rig.register_raw(w, 5, Interest::WRITABLE).unwrap();
+        rig.fake().close(w); // without deregistering
+        let core = Arc::downgrade(&rig.core);
+        rig.fake().after_change(move || {
+            let _reader = core.upgrade().unwrap().kernel().reuse_as_new_writer(w);
+        });
+        let got = rig.core.reregister(w, Token(6), Interest::WRITABLE, false);
+        assert_eq!(
+            got.err().and_then(|e| e.raw_os_error()),
+            Some(libc::EBADF),
+            "[{}]",
+            os.name
+        );
+        assert_eq!(rig.now(), Vec::<String>::new(), "[{}] nothing", os.name);
+        rig.register_raw(w, 7, Interest::WRITABLE)
+            .unwrap_or_else(|e| panic!("[{}] the new sender: {e}", os.name));
+        assert_eq!(rig.now(), ["7:w"], "[{}] the new sender", os.name);
+    }
+}
