@@ -69,7 +69,7 @@ pub(super) struct Os {
     shared_list: bool,
     /// Adding `EVFILT_WRITE` to a write end whose reader is gone: refused
     /// with this errno, or (0) attached, reporting `EV_EOF`.
-    write_to_gone_reader: i32,
+    pub(super) write_to_gone_reader: i32,
     /// The reader's close turns the writer's write knotes into `EV_ONESHOT`
     /// ones (FreeBSD's `knlist_clear`): reported once, then deleted.
     gone_reader_deletes: bool,

@@ -390,6 +390,30 @@ fn a_reused_number_is_told_from_a_live_registration_by_asking_the_kernel() {
     }
 }
 
+/// Decision 4: a sender's record whose number now names another sender,
+/// one whose reader is gone, is stale: `NotFound`, also on NetBSD 10, which
+/// refuses that sender's write filter with `EBADF`, a closed fd's errno.
+/// (Where the refusal is `EPIPE`, on FreeBSD and DragonFly, the new sender
+/// passes for the record's own, whose filter FreeBSD deletes itself.)
+#[test]
+fn a_stale_sender_record_is_not_found_where_the_new_senders_reader_is_gone() {
+    let not_epipe = |os: &&&Os| os.write_to_gone_reader != libc::EPIPE;
+    for os in EVERY_OS.iter().filter(not_epipe) {
+        let mut rig = rig(os);
+        let (_r, w) = rig.fake().pipe();
+        rig.register_raw(w, 5, Interest::WRITABLE).unwrap();
+        let reader = rig.fake().reuse_as_new_writer(w);
+        rig.fake().close(reader);
+        let again = rig.core.reregister(w, Token(6), Interest::WRITABLE, false);
+        assert_eq!(
+            again.err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound),
+            "[{}]",
+            os.name
+        );
+    }
+}
+
 /// Decision 3: A sender registered after its reader is gone is
 /// write-closed at once, whether the kernel refuses the filter (`EPIPE` on
 /// FreeBSD and DragonFly, `EBADF` on NetBSD 10) or attaches it with
