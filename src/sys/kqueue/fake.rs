@@ -80,15 +80,19 @@ pub(super) struct Os {
     pub(super) write_on_read_end: Reverse,
     /// An error entry keeps the change's flags besides `EV_ERROR` (xnu).
     error_keeps_flags: bool,
-    /// Any change to an existing knote that is not a delete re-runs its
+    /// Any change to an existing fd knote that is not a delete re-runs its
     /// filter and overwrites its `udata` (FreeBSD, xnu, NetBSD, DragonFly);
     /// on OpenBSD only `EV_ADD` does both, and the `EV_ENABLE` of a
     /// disabled knote re-runs the filter (`kqueue_register`: `if
     /// ((kev->flags & EV_ENABLE) && (kn->kn_status & KN_DISABLED))`).
+    /// (`EVFILT_USER` knotes: see `user_keeps_udata`.)
     touch_reevaluates: bool,
-    /// An `EVFILT_USER` knote keeps its `udata` through changes without
-    /// `EV_ADD` (DragonFly's `kqueue_register` hands them to
-    /// `filt_usertouch` instead); elsewhere a trigger overwrites it.
+    /// An `EVFILT_USER` knote keeps its `udata` through every change, an
+    /// `EV_ADD` too (DragonFly's `kqueue_register` hands both to
+    /// `filt_usertouch`, which leaves it alone); elsewhere every change but
+    /// a delete overwrites it, a trigger too (OpenBSD's `kqueue_register`
+    /// sends a change without `EV_ADD` to `filt_usermodify`, which sets
+    /// `kn->kn_udata = kev->udata`).
     user_keeps_udata: bool,
     /// `EV_RECEIPT` is understood.
     receipts: bool,
@@ -530,7 +534,12 @@ impl World {
         let added = ch.flags & C.ev_add != 0;
         let user = k.filter == C.evfilt_user;
         // The mode stays as created; the token is updated.
-        if added || (os.touch_reevaluates && !(user && os.user_keeps_udata)) {
+        let rewrites = if user {
+            !os.user_keeps_udata
+        } else {
+            added || os.touch_reevaluates
+        };
+        if rewrites {
             k.udata = ch.udata;
         }
         let enabled = ch.flags & C.ev_enable != 0 && k.disabled;

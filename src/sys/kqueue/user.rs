@@ -32,9 +32,10 @@ impl<K: Kernel> Core<K> {
     /// receipt and room for it, so that the call never scans (and steals a
     /// poller's events) and a failure is never written past the list
     /// (DragonFly writes errors without checking the room). With the
-    /// waker's token too: FreeBSD, xnu and NetBSD overwrite a knote's
-    /// `udata` with every change that is not a delete, so a trigger without
-    /// it would report the wake under token 0.
+    /// waker's token too: every kernel but DragonFly's overwrites an
+    /// `EVFILT_USER` knote's `udata` with every change that is not a delete
+    /// (OpenBSD's too, in `filt_usermodify`, though its waker here is a
+    /// pipe), so a trigger without it would report the wake under token 0.
     pub(crate) fn trigger_user(&self, ident: usize, token: Token) -> io::Result<()> {
         let trigger = K::to_raw(&Kev {
             ident,

@@ -605,8 +605,9 @@ fn releasing_a_registration_forgets_its_record() {
 }
 
 /// A waker's `EVFILT_USER` event: triggered from anywhere, reported once
-/// per trigger and under its own token (FreeBSD, xnu and NetBSD overwrite
-/// `udata` with every change, the trigger too), gone when deleted.
+/// per trigger and under its own token (every kernel but DragonFly's
+/// overwrites its `udata` with every change, the trigger too), gone when
+/// deleted.
 #[test]
 fn a_user_event_wakes_once_per_trigger() {
     for os in EVERY_OS {
