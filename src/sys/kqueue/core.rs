@@ -31,6 +31,8 @@
 //!   filter that fired, so the backend disables the other one.
 //! - **A failed change leaves the record "unknown"**, and the next change
 //!   deletes both filters and adds afresh, so record and kernel converge.
+//!   Meanwhile the filters keep the record's token, so that their events
+//!   still find the record.
 
 use std::io;
 use std::mem::MaybeUninit;

@@ -166,6 +166,24 @@ impl<K: Kernel> Core<K> {
         }
     }
 
+    /// After a reregister failed half-way: gives the filters it added the
+    /// record's token back, so that their events still find the record
+    /// (`bookkeep` goes by token). `EV_ADD` again, with the old token, keeps
+    /// their mode and rewrites `udata` on every kernel. The filters its
+    /// probe rewrote (everywhere but OpenBSD) were all added or deleted, or
+    /// the step failed because the fd was closed, which took them with it.
+    fn restore_token(&self, fd: RawFd, old: &Slot, plan: &Plan, answers: &Answers) {
+        let mut restore = Plan::default();
+        for (step, errno) in answers.of(plan) {
+            if step.role == Role::Add && errno == 0 {
+                restore.push(step.bit, K::C.ev_add | K::C.ev_receipt, Role::Add);
+            }
+        }
+        if restore.len > 0 {
+            let _ = self.submit(fd, old.token, &restore);
+        }
+    }
+
     pub(crate) fn register(
         self: &Arc<Self>,
         fd: RawFd,
@@ -254,6 +272,7 @@ impl<K: Kernel> Core<K> {
         let write_closed = match self.outcome(fd, token, &plan, &answers) {
             Ok(now) => old.write_closed || write_gone || now,
             Err(e) => {
+                self.restore_token(fd, &old, &plan, &answers);
                 let mut slot = old;
                 slot.unknown = true;
                 st.fds.set(fd, slot);

@@ -538,6 +538,28 @@ fn a_failed_reregister_converges_at_the_next_one() {
     }
 }
 
+/// "Also: changes, waits and signals": a reregister to a new token that
+/// fails half-way leaves the events under the old token, the record's, so
+/// that the record's bookkeeping still applies to them: here edge mode's
+/// hold-back, which skips an event whose token the record does not have.
+#[test]
+fn a_failed_reregister_keeps_the_old_token() {
+    let mut rig = rig(&fake::NETBSD_1165);
+    let (r, w) = rig.fake().pipe();
+    rig.register_end(r, 1, Interest::READABLE).unwrap();
+    let both_edge = Interest::READABLE | Interest::WRITABLE;
+    let failed = rig.core.reregister(r, Token(2), both_edge, true);
+    assert_eq!(
+        failed.err().and_then(|e| e.raw_os_error()),
+        Some(libc::EINVAL)
+    );
+
+    rig.fake().write(w, 10);
+    assert_eq!(rig.wait(), ["1:r"], "the old token");
+    assert_eq!(rig.read(r, 4), 4, "a full read: not used up");
+    assert_eq!(rig.now(), Vec::<String>::new(), "held back");
+}
+
 /// Decision 5: A kernel without `EV_RECEIPT` (old DragonFly) would have its errors
 /// paired with the wrong changes: the backend refuses to start there, so
 /// `Poll::new()` moves on to poll(2).
