@@ -19,8 +19,9 @@ impl<K: Kernel> Core<K> {
     ///
     /// When a wait returns with nothing to report (events that edge mode
     /// holds back, or the timer that woke it for a write-closed report), it
-    /// waits again for what is left of the timeout, or without limit if
-    /// there is none: `Poll::poll(None)` returns only with events.
+    /// waits again for what is left of the timeout, counted from the call's
+    /// start, or without limit if there is none: `Poll::poll(None)` returns
+    /// only with events.
     pub(crate) fn select(
         &self,
         out: &mut Vec<K::Raw>,
@@ -34,12 +35,13 @@ impl<K: Kernel> Core<K> {
             .capacity()
             .min(events.capacity())
             .min(libc::c_int::MAX as usize);
-        // Only held-back events make a wait go round again, and only edge
-        // registrations of pipe ends hold events back: without them no
-        // clock is read.
+        // Any wait may go round again: another thread can register a
+        // write-closed sender, whose report's timer wakes this one, at any
+        // time. So a timed call reads the clock before it waits, once: what
+        // is left of its timeout is counted from here, not from the end of
+        // a wait that may have taken most of it.
         let now_only = timeout == Some(Duration::ZERO);
-        let timed = timeout.is_some() && !now_only;
-        let mut start = (timed && self.watched.load(Ordering::Relaxed) > 0).then(Instant::now);
+        let start = (timeout.is_some() && !now_only).then(Instant::now);
         let mut left = timeout;
         loop {
             let due = self.start_waiting();
@@ -60,8 +62,7 @@ impl<K: Kernel> Core<K> {
             if !events.is_empty() || now_only || (held == 0 && !due) {
                 return Ok(());
             }
-            if let Some(t) = timeout {
-                let start = *start.get_or_insert_with(Instant::now);
+            if let (Some(t), Some(start)) = (timeout, start) {
                 let rest = (start + t).saturating_duration_since(Instant::now());
                 if rest.is_zero() {
                     return Ok(());

@@ -264,6 +264,8 @@ struct World {
     next_fd: RawFd,
     /// `kevent` calls so far.
     calls: usize,
+    /// The timeout of each wait so far.
+    waits: Vec<Option<Duration>>,
 }
 
 #[derive(Debug)]
@@ -436,6 +438,11 @@ impl Fake {
 
     pub(super) fn calls(&self) -> usize {
         self.world().calls
+    }
+
+    /// The timeout of each wait so far.
+    pub(super) fn waits(&self) -> Vec<Option<Duration>> {
+        self.world().waits.clone()
     }
 
     pub(super) fn os(&self) -> &'static Os {
@@ -652,6 +659,7 @@ impl Kernel for Fake {
         let waiting = changes.iter().all(|c| c.flags & C.ev_receipt == 0);
         if waiting {
             run(&self.hook);
+            self.world().waits.push(timeout);
         }
         let result = self.apply_and_scan(changes, out, timeout);
         if !waiting {

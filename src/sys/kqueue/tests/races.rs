@@ -265,3 +265,32 @@ fn reregistering_a_closed_sender_whose_number_is_reused_meanwhile_is_ebadf() {
         assert_eq!(rig.now(), ["7:w"], "[{}] the new sender", os.name);
     }
 }
+
+/// A timed poll that goes round again waits for what is left of its
+/// timeout, counted from its start, also when nothing was held back when it
+/// began: here the wake-up timer of a write-closed report (which another
+/// thread may add at any time, and take back by deregistering) wakes it
+/// with nothing to report after a while.
+#[test]
+fn a_timed_poll_that_goes_round_again_waits_only_for_the_rest() {
+    let timeout = Duration::from_secs(10);
+    let slept = Duration::from_millis(20);
+    for os in EVERY_OS {
+        let mut rig = rig(os);
+        let core = Arc::downgrade(&rig.core);
+        rig.fake().meanwhile(move || {
+            std::thread::sleep(slept); // asleep in kevent...
+            core.upgrade().unwrap().wake_poller(); // ...until the timer fires
+        });
+        let got = rig.poll(Some(timeout)).unwrap();
+        assert_eq!(got, Vec::<String>::new(), "[{}]", os.name);
+        let waits = rig.fake().waits();
+        assert_eq!(waits.len(), 2, "[{}] {waits:?}", os.name);
+        let rest = waits[1].unwrap();
+        assert!(
+            rest <= timeout - slept,
+            "[{}] waited again {rest:?}",
+            os.name
+        );
+    }
+}
