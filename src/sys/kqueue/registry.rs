@@ -170,8 +170,10 @@ impl<K: Kernel> Core<K> {
     /// record's token back, so that their events still find the record
     /// (`bookkeep` goes by token). `EV_ADD` again, with the old token, keeps
     /// their mode and rewrites `udata` on every kernel. The filters its
-    /// probe rewrote (everywhere but OpenBSD) were all added or deleted, or
-    /// the step failed because the fd was closed, which took them with it.
+    /// probe rewrote (everywhere but OpenBSD) were then added or deleted;
+    /// such a step on a filter that exists is expected to fail only when
+    /// the fd was closed, which takes the filter with it (not checked in
+    /// every kernel's source).
     fn restore_token(&self, fd: RawFd, old: &Slot, plan: &Plan, answers: &Answers) {
         let mut restore = Plan::default();
         for (step, errno) in answers.of(plan) {
