@@ -346,9 +346,10 @@ impl<T> Inner<T> {
     }
 
     /// Does the work earlier handler errors left, first in, first done;
-    /// stops at an error (what it left is queued again).
+    /// stops at an error (what it left is queued again) or a stop (the rest
+    /// waits, as the events after a stopping handler's do).
     pub(super) fn run_redo(&mut self, data: &mut T) -> io::Result<()> {
-        while !self.redo.is_empty() {
+        while !self.redo.is_empty() && !self.stop {
             match self.redo.remove(0) {
                 Redo::Read(key, part, hung_up) => self.dispatch_child(data, key, part, hung_up)?,
                 Redo::AskChildren => self.children_exited(data)?,

@@ -57,8 +57,9 @@
 //!    `poll` (the kernel's slack on such a wait is a millisecond or more
 //!    anyway); if the poll wakes before the deadline, the next turn sleeps
 //!    the rest to the nanosecond.
-//! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
-//!    the last chance to do work before the thread sleeps.
+//! 2. **Runs the before-sleep hook**, if one is set and the timeout is not
+//!    zero: the last chance to do work before the thread sleeps. (Remote
+//!    work queued cuts the timeout to zero after the hook, in step 3.)
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
 //!    timeout. `EINTR` (a signal arrived) ends the wait early with no
 //!    events; the turn goes on.
@@ -68,7 +69,8 @@
 //!    per pending signal; a child's gets its output, chunk by chunk, and
 //!    its exit last.
 //! 5. **Fires due timers**, earliest deadline first, equal deadlines in the
-//!    order inserted; never early. A repeating timer is rescheduled on its
+//!    order they were scheduled (inserted, or rescheduled by their last
+//!    firing); never early. A repeating timer is rescheduled on its
 //!    previous deadline plus its period. After a poll that brought nothing
 //!    (its timeout passed) the clock is read and the timers due by then
 //!    fire. After a poll that brought events the clock is read again only
@@ -82,7 +84,11 @@
 //! Handlers may insert and remove anything during a turn. A handler's error
 //! ends the turn after that handler returns, and `run` / `run_once` return
 //! it; events of the turn not dispatched yet are kept for the next turn, so
-//! none is lost, and the loop can be run again. `trace!` logs every event
+//! none is lost, and the loop can be run again. What the error cut short
+//! within its own event (the rest of a child's pipe, signals already taken
+//! from the self-pipe, children still to ask after a `SIGCHLD`) is done
+//! first in the next turn, before the kept events, or before step 1 if none
+//! was kept. `trace!` logs every event
 //! and firing timer, so a program that installs a logger (`poller --trace`
 //! does, and honours `RUST_LOG=pipeloop=trace`) shows the loop at work;
 //! [`describe`](EventLoop::describe) prints what it holds.
@@ -335,7 +341,7 @@ impl<T> EventLoop<T> {
     /// # Errors
     ///
     /// A handler's error, after that handler returned; the error of a poll
-    /// (but `EINTR`, which is retried).
+    /// (not `EINTR`: the turn goes on as after a poll with no events).
     pub fn run(&mut self, data: &mut T) -> io::Result<()> {
         loop {
             if self.resume_at.is_none() && self.inner.is_idle() {
@@ -367,13 +373,18 @@ impl<T> EventLoop<T> {
     }
 
     fn turn(&mut self, data: &mut T, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.inner.redo.is_empty() {
+            // What handler errors left: no event comes back for it. It is
+            // the rest of an event dispatched before any kept one, so it
+            // goes first; a stop there ends the turn, as one in step 4 does.
+            self.inner.run_redo(data)?;
+            if self.inner.stop {
+                return Ok(());
+            }
+        }
         let first = match self.resume_at.take() {
             Some(first) => first,
             None => {
-                if !self.inner.redo.is_empty() {
-                    // What handler errors left: no event comes back for it.
-                    self.inner.run_redo(data)?;
-                }
                 self.wait(data, timeout)?;
                 0
             }
