@@ -38,11 +38,11 @@ fn drain(rx: &mut pipe::Receiver) -> io::Result<usize> {
     }
 }
 
-/// tokens carry no serial, and events kept by `resume_at` outlive
-/// their turn. A slot freed between the failing turn and the resumed one
-/// (here by `EventLoop::remove` + `insert`, both legal between runs) is
-/// reused, and the kept event is delivered to the new entry's handler: a
-/// hang-up it never had.
+/// Tokens carry no serial, and events kept by `resume_at` outlive their
+/// turn: a slot freed between the failing turn and the resumed one (here by
+/// `EventLoop::remove` + `insert`, both legal between runs) must not be
+/// reused before the kept events are dispatched. Before the fix it was, and
+/// the kept event reached the new entry's handler: a hang-up it never had.
 #[test]
 fn an_event_kept_by_an_error_never_reaches_a_new_entry_in_its_slot() {
     each_backend(|_, mut ev: EventLoop<Vec<String>>| {
@@ -100,9 +100,9 @@ fn an_event_kept_by_an_error_never_reaches_a_new_entry_in_its_slot() {
 }
 
 /// The same without any call between runs: a handler removes a source whose
-/// event is still to come and fails; the quarantine ends with the failing
-/// turn; in the resumed turn a handler inserts a source, which takes the
-/// freed slot, and then gets the removed source's event.
+/// event is still to come and fails; in the resumed turn a handler inserts
+/// a source. Before the fix the quarantine ended with the failing turn, so
+/// the new source took the freed slot and got the removed source's event.
 #[test]
 fn a_slot_freed_by_the_failing_turn_is_not_reused_by_the_resumed_one() {
     each_backend(|_, mut ev: EventLoop<Vec<String>>| {
@@ -168,9 +168,9 @@ fn a_slot_freed_by_the_failing_turn_is_not_reused_by_the_resumed_one() {
     });
 }
 
-/// `cx.stop()` under `run_once` is never cleared (only `run`
-/// clears it), so every later `run_once` ends after its first event and
-/// skips the timers: a due timer starves while I/O keeps coming.
+/// A `cx.stop()` under `run_once` is for that turn only. Before the fix only
+/// `run` cleared it, so every later `run_once` ended after its first event
+/// and skipped the timers: a due timer starved while I/O kept coming.
 #[test]
 fn a_stop_under_run_once_does_not_starve_later_turns() {
     each_backend(|_, mut ev: EventLoop<(u32, u32)>| {
@@ -207,9 +207,10 @@ fn a_stop_under_run_once_does_not_starve_later_turns() {
     });
 }
 
-/// the before-sleep hook runs after `run` checked `stop`, and the
-/// poll that follows blocks regardless: a hook's `cx.stop()` is only seen
-/// after the next event or timer.
+/// A `cx.stop()` from the before-sleep hook, which runs after `run` checked
+/// `stop`, ends `run` without a poll. Before the fix the poll that followed
+/// blocked regardless, and the stop was seen only after the next event or
+/// timer.
 #[test]
 fn a_stop_from_before_sleep_ends_run_without_sleeping() {
     each_backend(|_, mut ev: EventLoop<u32>| {

@@ -27,9 +27,9 @@ fn run_until<T>(ev: &mut EventLoop<T>, data: &mut T, what: &str, done: impl Fn(&
     }
 }
 
-/// `dispatch_signals` takes every pending signal at once, then
-/// breaks out of its loop on the handler's first error: the signals after
-/// it are taken and never delivered.
+/// `dispatch_signals` takes every pending signal at once; when the handler
+/// fails on one, the signals after it are delivered in the next turn.
+/// Before the fix they were taken and never delivered.
 fn a_signal_handler_error_loses_no_pending_signal(backend: Backend) {
     let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
     ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
@@ -201,10 +201,11 @@ fn fail_first(
     Ok(Flow::Continue)
 }
 
-/// `read_chunks` returns on the handler's error after a full
-/// 64 KiB chunk, leaving bytes in the pipe; in edge mode no event comes for
-/// that pipe again (the last read was not short, and the child writes no
-/// more), so the rest is not read while the child lives.
+/// `read_chunks` returns on the handler's error after a full 64 KiB chunk,
+/// leaving bytes in the pipe, and in edge mode no event comes for that pipe
+/// again (the last read was not short, and the child writes no more): the
+/// next turn reads on. Before the fix the rest was not read while the child
+/// lived.
 fn a_child_handler_error_leaves_no_output_unread(backend: Backend) {
     const SIZE: usize = 300_000;
     let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
@@ -224,8 +225,8 @@ fn a_child_handler_error_leaves_no_output_unread(backend: Backend) {
 }
 
 /// The same after a hang-up, a pipe's last event: the child exited with
-/// more than a chunk buffered; the handler fails on the first chunk; the
-/// rest is never read and `Exit` never comes.
+/// more than a chunk buffered, and the handler fails on the first chunk.
+/// Before the fix the rest was never read and `Exit` never came.
 fn a_child_handler_error_after_a_hang_up_leaves_no_output_unread(backend: Backend) {
     const SIZE: usize = 300_000;
     let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
@@ -247,10 +248,10 @@ fn a_child_handler_error_after_a_hang_up_leaves_no_output_unread(backend: Backen
     assert_eq!(out.stdout, SIZE);
 }
 
-/// (`SIGCHLD` watch) `children_exited` breaks out of its loop on the
-/// first child's `Exit` error, and the other children it was about to ask
-/// are never asked; their pipes reached end of file long ago, so nothing
-/// asks again: a child's `Exit` is lost for good.
+/// (`SIGCHLD` watch) `children_exited` stops at the first child's `Exit`
+/// error; the children it was about to ask are asked in the next turn, as
+/// their pipes reached end of file long ago and nothing else asks again.
+/// Before the fix they were not, and a child's `Exit` was lost for good.
 fn an_exit_handler_error_does_not_lose_the_other_childs_exit(backend: Backend) {
     let mut ev: EventLoop<Vec<i32>> = EventLoop::with_backend(backend).unwrap();
     for code in [3, 5] {
@@ -281,9 +282,10 @@ fn an_exit_handler_error_does_not_lose_the_other_childs_exit(backend: Backend) {
     run_until(&mut ev, &mut exits, "both exits", |e| e.len() == 2);
 }
 
-/// `run` checks for idleness before the before-sleep hook; a hook
-/// that removes the last entry leaves `wait` polling with no timeout and
-/// nothing registered: `run` never returns.
+/// `run` checks for idleness before the before-sleep hook, so a hook that
+/// removes the last entry must keep the turn from polling. Before the fix
+/// `wait` polled with no timeout and nothing registered, and `run` never
+/// returned.
 fn before_sleep_removing_the_last_entry_lets_run_return(backend: Backend) {
     let mut ev: EventLoop<Option<pipeloop::reactor::Key>> =
         EventLoop::with_backend(backend).unwrap();

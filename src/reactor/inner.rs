@@ -9,8 +9,9 @@
 //! while it ran, and the dispatcher ends it (deregisters its source).
 //!
 //! An index freed during a turn is not reused before the turn ends (the
-//! entry turns `Vacant` and waits in `quarantine`), so an event collected
-//! this turn never reaches an entry inserted after it was collected.
+//! entry turns `Vacant` and waits in `quarantine`), nor, while events are
+//! kept for the next turn (`events_kept`), before those are dispatched: so
+//! an event never reaches an entry inserted after it was collected.
 
 use std::collections::VecDeque;
 use std::io;

@@ -274,8 +274,8 @@ impl<T> EventLoop<T> {
     /// pipes reached end of file. The entry goes after `Exit`.
     ///
     /// The loop reaps only its own children (`waitpid` on their pids), when a
-    /// pidfd (Linux) or `SIGCHLD` (elsewhere, or with [`CHILD_WATCH_ENV`]
-    /// set to `sigchld`) says one exited. Its child's pid is
+    /// pidfd (Linux 5.3+) or `SIGCHLD` (elsewhere, where `pidfd_open` fails,
+    /// or with [`CHILD_WATCH_ENV`] set to `sigchld`) says one exited. Its child's pid is
     /// [`pid`](Self::pid), to signal it or its process group.
     /// Removing the key before `Exit` (or dropping the loop) **kills the
     /// child** (`SIGKILL`) and reaps it, so that none outlives its entry or
@@ -445,8 +445,9 @@ impl<T> EventLoop<T> {
 }
 
 impl<T> Drop for EventLoop<T> {
-    /// Makes remotes' `send` fail from now on; sources, timers and children
-    /// go with the loop (children are killed and reaped).
+    /// Makes remotes' `send` and `wake` fail from now on; sources, timers and
+    /// children go with the loop (children still running are killed, and
+    /// all are reaped).
     fn drop(&mut self) {
         self.inner.remote.close();
     }
