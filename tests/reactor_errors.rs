@@ -105,6 +105,7 @@ fn an_event_kept_by_an_error_never_reaches_a_new_entry_in_its_slot() {
 /// the new source took the freed slot and got the removed source's event.
 #[test]
 fn a_slot_freed_by_the_failing_turn_is_not_reused_by_the_resumed_one() {
+    let claims = std::cell::Cell::new(0);
     each_backend(|_, mut ev: EventLoop<Vec<String>>| {
         // Sources 0, 1, 2 written in that order: a batch is dispatched in
         // that order on every backend here (checked below).
@@ -158,6 +159,7 @@ fn a_slot_freed_by_the_failing_turn_is_not_reused_by_the_resumed_one() {
         if seen != ["old 0"] {
             return; // this backend dispatched in another order: no claim
         }
+        claims.set(claims.get() + 1);
         ev.run_once(&mut seen, Some(Duration::from_millis(50)))
             .unwrap();
         assert_eq!(seen[1], "old 1");
@@ -166,6 +168,10 @@ fn a_slot_freed_by_the_failing_turn_is_not_reused_by_the_resumed_one() {
             "the removed source's event reached the source inserted in its slot: {seen:?}"
         );
     });
+    assert!(
+        claims.get() > 0,
+        "no backend dispatched in the order needed"
+    );
 }
 
 /// A `cx.stop()` under `run_once` is for that turn only. Before the fix only

@@ -4,6 +4,9 @@
 //! fails after `PATIENCE` instead. (Each of these failed before its fix;
 //! they came from a second reader's review.)
 
+mod util;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,8 +132,8 @@ fn work_an_error_left_comes_before_the_events_kept_after_it(backend: Backend) {
         },
     )
     .unwrap();
-    // The signals first, then the pipe: one batch, in that order on every
-    // backend here (a backend that orders it otherwise makes no claim).
+    // The signals first, then the pipe: one batch, in that order on Linux's
+    // backends (a backend elsewhere that orders it otherwise makes no claim).
     // SAFETY: raise sends a signal to this thread; pipeloop's handler is
     // installed for both.
     unsafe {
@@ -142,6 +145,9 @@ fn work_an_error_left_comes_before_the_events_kept_after_it(backend: Backend) {
     assert!(ev.run_once(&mut seen, Some(PATIENCE)).is_err());
     let first = format!("signal {}", libc::SIGUSR1);
     if seen != [first.clone()] {
+        if cfg!(target_os = "linux") {
+            panic!("the pipe came first: {seen:?}");
+        }
         println!("(dispatched in another order: {seen:?}; no claim) ");
         return;
     }
@@ -158,12 +164,30 @@ struct Out {
 }
 
 /// This binary as a child: grows its stdout pipe to 1 MiB, writes `size`
-/// bytes in one go (all buffered: no later write makes a new edge), then
-/// sleeps `secs` and exits.
-fn writer(size: usize, secs: u32) -> Command {
+/// bytes in one go (all buffered: no later write makes a new edge), creates
+/// the file `written`, then sleeps `secs` and exits.
+fn writer(size: usize, secs: u32, written: &Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.env("REVIEW_CHILD", format!("{size}:{secs}"));
+    command.env("REVIEW_CHILD_WRITTEN", written);
     command
+}
+
+/// A path for `writer`'s file, not there yet.
+fn written_path(case: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("pipeloop-{case}-{}-written", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Waits until `writer` has written all it writes (its file is there).
+fn wait_until_written(path: &Path) {
+    let deadline = Instant::now() + PATIENCE;
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "the child wrote nothing");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = std::fs::remove_file(path);
 }
 
 fn child_main(spec: &str) -> ! {
@@ -181,6 +205,7 @@ fn child_main(spec: &str) -> ! {
     use std::io::Write;
     std::io::stdout().write_all(&vec![b'x'; size]).unwrap();
     std::io::stdout().flush().unwrap();
+    std::fs::write(std::env::var_os("REVIEW_CHILD_WRITTEN").unwrap(), "").unwrap();
     std::thread::sleep(Duration::from_secs(secs));
     std::process::exit(0);
 }
@@ -209,8 +234,11 @@ fn fail_first(
 fn a_child_handler_error_leaves_no_output_unread(backend: Backend) {
     const SIZE: usize = 300_000;
     let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
-    let key = ev.spawn(&mut writer(SIZE, 30), fail_first).unwrap();
-    std::thread::sleep(Duration::from_millis(300)); // all of it buffered
+    let written = written_path("unread");
+    let key = ev
+        .spawn(&mut writer(SIZE, 30, &written), fail_first)
+        .unwrap();
+    wait_until_written(&written); // all of it buffered before the first poll
     let mut out = Out::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_until(&mut ev, &mut out, "output after a failed chunk", |o| {
@@ -230,8 +258,13 @@ fn a_child_handler_error_leaves_no_output_unread(backend: Backend) {
 fn a_child_handler_error_after_a_hang_up_leaves_no_output_unread(backend: Backend) {
     const SIZE: usize = 300_000;
     let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
-    ev.spawn(&mut writer(SIZE, 0), fail_first).unwrap();
-    std::thread::sleep(Duration::from_millis(300)); // written and exited
+    let written = written_path("hang-up");
+    let key = ev
+        .spawn(&mut writer(SIZE, 0, &written), fail_first)
+        .unwrap();
+    // Written and exited before the first poll: its first event is the hang-up.
+    util::wait_exited_not_reaped(ev.pid(key).unwrap());
+    let _ = std::fs::remove_file(&written);
     let mut out = Out::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_until(
@@ -254,31 +287,46 @@ fn a_child_handler_error_after_a_hang_up_leaves_no_output_unread(backend: Backen
 /// Before the fix they were not, and a child's `Exit` was lost for good.
 fn an_exit_handler_error_does_not_lose_the_other_childs_exit(backend: Backend) {
     let mut ev: EventLoop<Vec<i32>> = EventLoop::with_backend(backend).unwrap();
+    let (go, go_writer) = std::io::pipe().unwrap();
+    let mut pids = Vec::new();
     for code in [3, 5] {
-        ev.spawn(
-            // Output closed at once, exit later: only SIGCHLD reports it.
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("exec >/dev/null 2>&1; sleep 0.3; exit {code}")),
-            move |cx, event| {
-                if let ChildEvent::Exit(status) = event {
-                    cx.data.push(status.code().unwrap());
-                    if cx.data.len() == 1 {
-                        return Err(std::io::Error::other("first exit fails"));
+        let key = ev
+            .spawn(
+                // Output closed at once, exit when the test says: only
+                // SIGCHLD reports it.
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("exec >/dev/null 2>&1; read go; exit {code}"))
+                    .stdin(go.try_clone().unwrap()),
+                move |cx, event| {
+                    if let ChildEvent::Exit(status) = event {
+                        cx.data.push(status.code().unwrap());
+                        if cx.data.len() == 1 {
+                            return Err(std::io::Error::other("first exit fails"));
+                        }
                     }
-                }
-                Ok(Flow::Continue)
-            },
-        )
-        .unwrap();
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+        pids.push(ev.pid(key).unwrap());
     }
+    drop(go);
     let mut exits = Vec::new();
-    // Take the hang-ups now; then let both children exit before the loop
-    // looks again, so that one SIGCHLD turn sees both.
-    for _ in 0..3 {
-        let _ = ev.run_once(&mut exits, Some(Duration::from_millis(50)));
+    // Take the hang-ups now (`describe` lists a pipe with its token until
+    // its end of file; under SIGCHLD nothing else has one); then let both
+    // children exit before the loop looks again, so that one SIGCHLD turn
+    // sees both.
+    let deadline = Instant::now() + PATIENCE;
+    while ev.describe().to_string().contains(" token ") {
+        assert!(Instant::now() < deadline, "the pipes never hung up");
+        let _ = ev.run_once(&mut exits, Some(Duration::from_millis(100)));
     }
-    std::thread::sleep(Duration::from_millis(600));
+    drop(go_writer);
+    for pid in pids {
+        util::wait_exited_not_reaped(pid);
+    }
+    assert!(exits.is_empty(), "an exit before the children were let go");
     run_until(&mut ev, &mut exits, "both exits", |e| e.len() == 2);
 }
 

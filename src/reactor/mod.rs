@@ -461,3 +461,66 @@ impl<T> std::fmt::Debug for EventLoop<T> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::inner::Kind;
+    use super::timers::Start;
+    use super::*;
+    use std::time::Instant;
+
+    /// The deadline the timer `key` waits for.
+    fn deadline_of<T>(ev: &EventLoop<T>, key: Key) -> Instant {
+        match &ev.inner.entries[key.index].kind {
+            Kind::Timer(timer) => timer.scheduled.deadline,
+            _ => panic!("{key:?} is not a timer"),
+        }
+    }
+
+    /// A repeating timer whose first deadline is `first`.
+    fn every_from(first: Instant, period: Duration) -> Timer {
+        Timer {
+            start: Start::At(first),
+            period: Some(period),
+        }
+    }
+
+    /// A repeating timer goes back on its previous deadline plus its period,
+    /// not on the time it fired (which would drift by each turn's lateness),
+    /// and a loop held up past several periods skips them, keeping the
+    /// phase, instead of firing them in a burst. Checked on the deadlines
+    /// themselves: the integration tests only see when handlers ran.
+    #[test]
+    fn a_repeating_timer_is_rescheduled_on_its_deadline_plus_its_period() {
+        let mut ev: EventLoop<u32> = EventLoop::new().unwrap();
+        let hour = Duration::from_secs(3600);
+        let first = Instant::now() - Duration::from_millis(1);
+        let on_time = ev
+            .insert_timer(every_from(first, hour), |cx| {
+                *cx.data += 1;
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        // Held up three and a half periods (of a second: a clock that has
+        // not run that long since boot cannot say so).
+        let second = Duration::from_secs(1);
+        let held_up = Instant::now().checked_sub(second * 7 / 2);
+        let late = held_up.map(|start| {
+            ev.insert_timer(every_from(start, second), |cx| {
+                *cx.data += 1;
+                Ok(Flow::Continue)
+            })
+            .unwrap()
+        });
+        let mut fired = 0;
+        ev.run_once(&mut fired, Some(Duration::ZERO)).unwrap();
+        assert_eq!(fired, 1 + u32::from(late.is_some()), "each fired once");
+        assert_eq!(deadline_of(&ev, on_time), first + hour);
+        if let (Some(late), Some(start)) = (late, held_up) {
+            // The turn ran well within half a period of `held_up`: the next
+            // deadline is the fourth period's end, not the first's (a burst)
+            // nor a period after the turn's time (a drift).
+            assert_eq!(deadline_of(&ev, late), start + second * 4);
+        }
+    }
+}
