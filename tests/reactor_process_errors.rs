@@ -235,8 +235,10 @@ fn a_child_handler_error_leaves_no_output_unread(backend: Backend) {
     const SIZE: usize = 300_000;
     let mut ev: EventLoop<Out> = EventLoop::with_backend(backend).unwrap();
     let written = written_path("unread");
+    // It outlives `PATIENCE`: its hang-up must not be what gets the rest
+    // read (it was, at 30 s, when it lived as long as `PATIENCE`).
     let key = ev
-        .spawn(&mut writer(SIZE, 30, &written), fail_first)
+        .spawn(&mut writer(SIZE, 300, &written), fail_first)
         .unwrap();
     wait_until_written(&written); // all of it buffered before the first poll
     let mut out = Out::default();
