@@ -434,8 +434,9 @@ impl<T> EventLoop<T> {
     }
 
     /// A printable view of what the loop holds: each source with its key,
-    /// token, fd and interest, each timer with its next deadline, each
-    /// signal watcher, each child with its pid.
+    /// token, fd and interest, each timer with the time to its next deadline
+    /// and its period, each signal watcher with its signals, token and fd,
+    /// each child with its pid and the fds it is watched through.
     pub fn describe(&self) -> Describe<'_, T> {
         Describe {
             inner: &self.inner,
