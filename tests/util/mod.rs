@@ -461,7 +461,8 @@ pub fn run_cases(cases: &[(&str, fn())]) {
 /// child an `EventLoop` owns is gone, without taking its status. Only for
 /// children that exit by themselves: it waits as long as they run.
 pub fn wait_exited_not_reaped(pid: u32) {
-    let pid = libc::id_t::try_from(pid).expect("a pid");
+    // `id_t` is u32 on Linux, i64 on FreeBSD: either holds every pid.
+    let pid = pid as libc::id_t;
     loop {
         // SAFETY: all-zero is a valid `siginfo_t`, which waitid fills.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
