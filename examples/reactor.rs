@@ -5,9 +5,10 @@
 //! cargo run --example reactor -- --wait # runs until Ctrl-C (SIGINT)
 //! ```
 //!
-//! A thread writes a line into a pipe every 25 ms (through the loop's
-//! `Remote` it also asks the loop to print, from the loop's thread); a timer
-//! ticks every 100 ms; SIGINT and SIGTERM stop the loop. Each handler gets
+//! A thread writes a line into a pipe every 25 ms, and with every fourth
+//! line sends the loop a closure through its `Remote`, which counts it on
+//! the loop's thread; a timer ticks every 100 ms and prints the counts;
+//! SIGINT and SIGTERM stop the loop. Each handler gets
 //! the loop's data (`cx.data`) and may change the loop.
 
 use std::io::{self, ErrorKind, Read, Write};

@@ -43,10 +43,20 @@ fn read_all(rx: &mut pipe::Receiver) -> io::Result<Vec<u8>> {
 
 /// Turns until `done` holds, failing after `PATIENCE`.
 fn turn_until<T>(ev: &mut EventLoop<T>, data: &mut T, done: impl Fn(&T) -> bool) {
+    turn_until_with(ev, data, Duration::from_millis(100), done);
+}
+
+/// The same, with `timeout` for each turn.
+fn turn_until_with<T>(
+    ev: &mut EventLoop<T>,
+    data: &mut T,
+    timeout: Duration,
+    done: impl Fn(&T) -> bool,
+) {
     let deadline = Instant::now() + PATIENCE;
     while !done(data) {
         assert!(Instant::now() < deadline, "not done after {PATIENCE:?}");
-        ev.run_once(data, Some(Duration::from_millis(100))).unwrap();
+        ev.run_once(data, Some(timeout)).unwrap();
     }
 }
 
@@ -424,6 +434,39 @@ fn timers_fire_in_deadline_order_ties_in_insertion_order_never_early() {
     });
 }
 
+/// Timers a millisecond apart, and a loop that wakes every 200 µs (the
+/// caller's timeout): each turn that comes near a deadline compares it with
+/// the time, and none fires a timer early, the first due nor the ones due
+/// soon after it. The time a timer's handler gets is not before its
+/// deadline either.
+#[test]
+fn a_timer_never_fires_early_however_often_the_loop_wakes() {
+    each_backend(|mut ev: EventLoop<Vec<(usize, Instant, Instant)>>| {
+        let start = Instant::now() + Duration::from_millis(20);
+        let deadlines: Vec<Instant> = (0..5u32)
+            .map(|i| start + Duration::from_millis(i.into()))
+            .collect();
+        for (i, &deadline) in deadlines.iter().enumerate() {
+            ev.insert_timer(Timer::at(deadline), move |cx| {
+                cx.data.push((i, cx.now(), Instant::now()));
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        }
+        let mut fired = Vec::new();
+        turn_until_with(&mut ev, &mut fired, Duration::from_micros(200), |f| {
+            f.len() == deadlines.len()
+        });
+        for &(i, now, wall) in &fired {
+            assert!(
+                now >= deadlines[i] && wall >= deadlines[i],
+                "timer {i} fired {:?} early",
+                deadlines[i] - now
+            );
+        }
+    });
+}
+
 #[test]
 fn a_repeating_timer_keeps_its_cadence_and_skips_what_a_stall_missed() {
     each_backend(|mut ev: EventLoop<Vec<Instant>>| {
@@ -618,11 +661,32 @@ fn run_returns_when_nothing_is_left_to_wait_for() {
     });
 }
 
-/// A handler's error ends `run_once` after that handler; the events of the
-/// batch not dispatched yet are kept, so the next run delivers them.
+/// What the handlers of a turn that a stop or an error ends record: the
+/// sources that ran, and whether the turn's due timer and remote work ran.
+#[derive(Default)]
+struct Ended {
+    sources: Vec<usize>,
+    timer: bool,
+    remote: bool,
+}
+
+/// Inserts a timer that is due at once and queues remote work, each
+/// recording in `Ended` that it ran.
+fn due_timer_and_remote_work(ev: &mut EventLoop<Ended>) {
+    ev.insert_timer(Timer::at(Instant::now()), |cx| {
+        cx.data.timer = true;
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    ev.remote().send(|cx| cx.data.remote = true).unwrap();
+}
+
+/// A handler's error ends `run_once` after that handler: the turn's other
+/// events, its due timer and its remote work wait. The events of the batch
+/// not dispatched yet are kept, so the next run delivers them.
 #[test]
 fn a_handler_error_ends_the_turn_and_loses_no_event() {
-    each_backend(|mut ev: EventLoop<Vec<usize>>| {
+    each_backend(|mut ev: EventLoop<Ended>| {
         let mut senders = Vec::new();
         for i in 0..4 {
             let (tx, rx) = pipe::new().unwrap();
@@ -631,8 +695,8 @@ fn a_handler_error_ends_the_turn_and_loses_no_event() {
                 Interest::READABLE,
                 move |cx, rx: &mut pipe::Receiver, _| {
                     read_all(rx)?;
-                    cx.data.push(i);
-                    if cx.data.len() == 1 {
+                    cx.data.sources.push(i);
+                    if cx.data.sources.len() == 1 {
                         return Err(io::Error::other("the first handler fails"));
                     }
                     Ok(Flow::Continue)
@@ -641,23 +705,35 @@ fn a_handler_error_ends_the_turn_and_loses_no_event() {
             .unwrap();
             senders.push(tx);
         }
+        due_timer_and_remote_work(&mut ev);
         for tx in &mut senders {
             tx.write_all(b"x").unwrap();
         }
-        let mut seen = Vec::new();
+        let mut seen = Ended::default();
         let err = ev.run_once(&mut seen, Some(PATIENCE)).unwrap_err();
         assert_eq!(err.to_string(), "the first handler fails");
-        assert_eq!(seen.len(), 1, "the turn ended after the failing handler");
-        assert_eq!(ev.len(), 4, "the source stays");
-        turn_until(&mut ev, &mut seen, |seen| seen.len() == 4);
-        seen.sort();
-        assert_eq!(seen, [0, 1, 2, 3], "each edge event delivered once");
+        assert_eq!(
+            seen.sources.len(),
+            1,
+            "the turn ended after the failing handler"
+        );
+        assert!(!seen.timer, "the due timer fired after the error");
+        assert!(!seen.remote, "remote work ran after the error");
+        assert_eq!(ev.len(), 5, "the sources and the timer stay");
+        turn_until(&mut ev, &mut seen, |seen| {
+            seen.sources.len() >= 4 && seen.timer && seen.remote
+        });
+        seen.sources.sort();
+        assert_eq!(seen.sources, [0, 1, 2, 3], "each edge event delivered once");
     });
 }
 
+/// A stop from a source's handler ends `run` once that event is
+/// dispatched: the batch's other events are kept, one per run here, and the
+/// due timer and remote work wait for a turn that does not stop first.
 #[test]
 fn stop_returns_after_the_handler_and_keeps_the_rest_for_the_next_run() {
-    each_backend(|mut ev: EventLoop<Vec<usize>>| {
+    each_backend(|mut ev: EventLoop<Ended>| {
         let mut senders = Vec::new();
         for i in 0..3 {
             let (tx, rx) = pipe::new().unwrap();
@@ -666,7 +742,7 @@ fn stop_returns_after_the_handler_and_keeps_the_rest_for_the_next_run() {
                 Interest::READABLE,
                 move |cx, rx: &mut pipe::Receiver, _| {
                     read_all(rx)?;
-                    cx.data.push(i);
+                    cx.data.sources.push(i);
                     cx.stop();
                     Ok(Flow::Continue)
                 },
@@ -674,14 +750,71 @@ fn stop_returns_after_the_handler_and_keeps_the_rest_for_the_next_run() {
             .unwrap();
             senders.push(tx);
         }
+        due_timer_and_remote_work(&mut ev);
+        // A lost event would leave `run` waiting: this ends the wait.
+        let guard = ev
+            .insert_timer(Timer::after(PATIENCE), |_| {
+                panic!("run waited for an event a stop should have kept")
+            })
+            .unwrap();
         for tx in &mut senders {
             tx.write_all(b"x").unwrap();
         }
-        let mut seen = Vec::new();
+        let mut seen = Ended::default();
         for round in 1..=3 {
             ev.run(&mut seen).unwrap();
-            assert_eq!(seen.len(), round, "one handler per run: {seen:?}");
+            assert_eq!(
+                seen.sources.len(),
+                round,
+                "one handler per run: {:?}",
+                seen.sources
+            );
+            assert!(!seen.timer, "round {round}: the due timer fired");
+            assert!(!seen.remote, "round {round}: remote work ran");
         }
+        ev.run_once(&mut seen, Some(Duration::ZERO)).unwrap();
+        assert!(seen.timer && seen.remote, "they ran in the next turn");
+        assert!(ev.remove(guard));
+    });
+}
+
+/// A stop from a timer or from remote work lets the turn finish: the other
+/// due timers fire and the other queued work runs, then `run` returns.
+#[test]
+fn a_stop_from_a_timer_or_remote_work_lets_the_turn_finish() {
+    each_backend(|mut ev: EventLoop<Vec<&'static str>>| {
+        // Keeps `run` from returning for want of things to wait for.
+        let far = ev
+            .insert_timer(Timer::after(PATIENCE), |_| Ok(Flow::Continue))
+            .unwrap();
+        let due = Instant::now();
+        for name in ["timer 1", "timer 2"] {
+            ev.insert_timer(Timer::at(due), move |cx| {
+                cx.data.push(name);
+                if name == "timer 1" {
+                    cx.stop();
+                }
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        }
+        let remote = ev.remote();
+        remote.send(|cx| cx.data.push("work 1")).unwrap();
+        let mut seen = Vec::new();
+        ev.run(&mut seen).unwrap();
+        assert_eq!(seen, ["timer 1", "timer 2", "work 1"]);
+
+        remote
+            .send(|cx| {
+                cx.data.push("work 2");
+                cx.stop();
+            })
+            .unwrap();
+        remote.send(|cx| cx.data.push("work 3")).unwrap();
+        ev.run(&mut seen).unwrap();
+        assert_eq!(seen[3..], ["work 2", "work 3"]);
+        drop(remote);
+        assert!(ev.remove(far));
     });
 }
 
@@ -692,14 +825,15 @@ fn before_sleep_runs_when_the_loop_is_about_to_block() {
             cx.data.0 += 1;
             Ok(())
         });
-        ev.insert_timer(Timer::every(Duration::from_millis(5)), |cx| {
-            cx.data.1 += 1;
-            if cx.data.1 == 3 {
-                cx.stop();
-            }
-            Ok(Flow::Continue)
-        })
-        .unwrap();
+        let ticker = ev
+            .insert_timer(Timer::every(Duration::from_millis(5)), |cx| {
+                cx.data.1 += 1;
+                if cx.data.1 == 3 {
+                    cx.stop();
+                }
+                Ok(Flow::Continue)
+            })
+            .unwrap();
         let mut counts = (0, 0);
         ev.run(&mut counts).unwrap();
         assert!(counts.0 >= 3, "before each sleep: {counts:?}");
@@ -707,6 +841,17 @@ fn before_sleep_runs_when_the_loop_is_about_to_block() {
         let before = counts.0;
         ev.run_once(&mut counts, Some(Duration::ZERO)).unwrap();
         assert_eq!(counts.0, before);
+        assert!(ev.remove(ticker));
+        // Nor does a turn whose timeout a due timer cut to zero.
+        ev.insert_timer(Timer::at(Instant::now()), |_| Ok(Flow::Continue))
+            .unwrap();
+        ev.run_once(&mut counts, None).unwrap();
+        assert_eq!(counts.0, before, "the hook ran with a timer due");
+        // Remote work cuts the wait to zero after the hook ran: it runs.
+        ev.remote().send(|cx| cx.data.1 += 100).unwrap();
+        ev.run_once(&mut counts, Some(PATIENCE)).unwrap();
+        assert!(counts.1 >= 100, "the remote work ran: {counts:?}");
+        assert_eq!(counts.0, before + 1, "the hook before remote work");
     });
 }
 
@@ -737,27 +882,46 @@ fn dropping_the_loop_closes_every_fd_it_held() {
     });
 }
 
+/// `describe` prints a header and one line per entry: a source with its
+/// key, token, fd and interest, a timer with its key, the time to its next
+/// deadline and its period. A removed entry is not listed.
 #[test]
 fn describe_lists_what_the_loop_holds() {
+    use std::os::fd::AsRawFd;
+
     let mut ev: EventLoop<()> = EventLoop::new().unwrap();
-    let (_tx, rx) = pipe::new().unwrap();
-    ev.insert(
-        rx,
-        Interest::READABLE.level(),
-        |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue),
-    )
-    .unwrap();
-    ev.insert_timer(Timer::every(Duration::from_secs(1)), |_| Ok(Flow::Continue))
+    let gone = ev
+        .insert_timer(Timer::after(PATIENCE), |_| Ok(Flow::Continue))
         .unwrap();
+    let (_tx, rx) = pipe::new().unwrap();
+    let fd = rx.as_raw_fd();
+    let source = ev
+        .insert(
+            rx,
+            Interest::READABLE.level(),
+            |_, _: &mut pipe::Receiver, _| Ok(Flow::Continue),
+        )
+        .unwrap();
+    let timer = ev
+        .insert_timer(Timer::every(Duration::from_secs(1)), |_| Ok(Flow::Continue))
+        .unwrap();
+    assert!(ev.remove(gone));
     let text = ev.describe().to_string();
-    let header = format!("event loop on {}: 2 entries\n", ev.backend());
-    assert!(text.starts_with(&header), "{text}");
-    assert!(
-        text.contains("source") && text.contains("READABLE"),
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[0],
+        format!("event loop on {}: 2 entries", ev.backend())
+    );
+    // The source is in slot 1 (the removed timer had slot 0): token 1 << 2.
+    assert_eq!(
+        lines[1],
+        format!("  {source:?}  source  token 4  fd {fd}  READABLE, level"),
         "{text}"
     );
+    let timer_line = format!("  {timer:?}  timer  next in ");
     assert!(
-        text.contains("timer") && text.contains("every 1s"),
+        lines[2].starts_with(&timer_line) && lines[2].ends_with(", every 1s"),
         "{text}"
     );
 }

@@ -5,6 +5,8 @@
 //! `SIGCHLD` (what macOS and the BSDs use), chosen with
 //! `PIPELOOP_CHILD_WATCH`.
 
+mod util;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -182,19 +184,27 @@ fn ten_megabytes_of_output_arrive_intact_before_exit(backend: Backend) {
     assert_eq!(ev.pid(key), None, "the entry went after Exit");
 }
 
+/// Both children have exited before the loop first looks: under `SIGCHLD`
+/// their two signals coalesce into one, and that one must find both.
 fn two_children_exiting_together_are_both_reported(backend: Backend) {
     let mut ev: EventLoop<Vec<(usize, i32)>> = EventLoop::with_backend(backend).unwrap();
+    let mut pids = Vec::new();
     for (i, code) in [(0, 3), (1, 5)] {
-        ev.spawn(
-            Command::new("sh").arg("-c").arg(format!("exit {code}")),
-            move |cx, event| {
-                if let ChildEvent::Exit(status) = event {
-                    cx.data.push((i, status.code().unwrap()));
-                }
-                Ok(Flow::Continue)
-            },
-        )
-        .unwrap();
+        let key = ev
+            .spawn(
+                Command::new("sh").arg("-c").arg(format!("exit {code}")),
+                move |cx, event| {
+                    if let ChildEvent::Exit(status) = event {
+                        cx.data.push((i, status.code().unwrap()));
+                    }
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+        pids.push(ev.pid(key).unwrap());
+    }
+    for pid in pids {
+        util::wait_exited_not_reaped(pid);
     }
     let mut exits = Vec::new();
     run_until(&mut ev, &mut exits, |exits| exits.len() == 2);
@@ -223,8 +233,8 @@ fn a_child_killed_by_a_signal_says_so(backend: Backend) {
 /// it: its own `wait` still gets its status afterwards.
 fn an_unrelated_child_is_never_reaped(backend: Backend) {
     let mut unrelated = Command::new("sh").arg("-c").arg("exit 7").spawn().unwrap();
-    // Let it exit first, so that a loop reaping every child would take it.
-    std::thread::sleep(Duration::from_millis(50));
+    // It exits first, so that a loop reaping every child would take it.
+    util::wait_exited_not_reaped(unrelated.id());
     let mut ev: EventLoop<u32> = EventLoop::with_backend(backend).unwrap();
     ev.spawn(Command::new("sh").arg("-c").arg("exit 0"), |cx, event| {
         if let ChildEvent::Exit(_) = event {
@@ -242,21 +252,102 @@ fn an_unrelated_child_is_never_reaped(backend: Backend) {
 }
 
 /// Removing a child's key before its exit kills and reaps it: no child
-/// outlives its entry, and none is left a zombie.
+/// outlives its entry, and none is left a zombie. The same when its handler
+/// returns `Flow::Remove`.
 fn removing_a_child_kills_and_reaps_it(backend: Backend) {
     let mut ev: EventLoop<()> = EventLoop::with_backend(backend).unwrap();
     let key = ev
         .spawn(Command::new("sleep").arg("30"), |_, _| Ok(Flow::Continue))
         .unwrap();
-    let pid = ev.pid(key).unwrap() as libc::pid_t;
+    let pid = ev.pid(key).unwrap();
     let started = Instant::now();
     assert!(ev.remove(key));
-    assert!(started.elapsed() < PATIENCE);
-    // SAFETY: kill with signal 0 only asks whether `pid` exists.
-    let gone = unsafe { libc::kill(pid, 0) } == -1
-        && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-    assert!(gone, "pid {pid} is still there (running or a zombie)");
+    // Not killed, the child would make `remove` wait out its 30 s.
+    assert!(
+        started.elapsed() < PATIENCE / 3,
+        "remove waited for the child"
+    );
+    assert!(
+        util::process_is_gone(pid),
+        "pid {pid} is still there (running or a zombie)"
+    );
     assert!(ev.is_empty());
+
+    let mut ev: EventLoop<bool> = EventLoop::with_backend(backend).unwrap();
+    let key = ev
+        .spawn(
+            Command::new("sh").args(["-c", "echo hi; exec sleep 30"]),
+            |cx, _| {
+                *cx.data = true;
+                Ok(Flow::Remove)
+            },
+        )
+        .unwrap();
+    let pid = ev.pid(key).unwrap();
+    let started = Instant::now();
+    let mut removed = false;
+    run_until(&mut ev, &mut removed, |&removed| removed);
+    assert!(
+        started.elapsed() < PATIENCE / 3,
+        "Flow::Remove waited for the child"
+    );
+    assert!(
+        ev.is_empty(),
+        "the handler's Flow::Remove removed the entry"
+    );
+    assert!(util::process_is_gone(pid), "pid {pid} is still there");
+}
+
+/// Dropping the loop kills and reaps the children it holds.
+fn dropping_the_loop_kills_and_reaps_its_children(backend: Backend) {
+    let mut ev: EventLoop<()> = EventLoop::with_backend(backend).unwrap();
+    let key = ev
+        .spawn(Command::new("sleep").arg("30"), |_, _| Ok(Flow::Continue))
+        .unwrap();
+    let pid = ev.pid(key).unwrap();
+    let started = Instant::now();
+    drop(ev);
+    assert!(
+        started.elapsed() < PATIENCE / 3,
+        "the drop waited for the child"
+    );
+    assert!(
+        util::process_is_gone(pid),
+        "pid {pid} is still there (running or a zombie)"
+    );
+}
+
+/// `Exit` comes after end of file on both pipes, not with the exit: here a
+/// grandchild holds them open after the child exited, and writes a line
+/// once the test lets it. The loop has seen the exit (a turn took its pidfd
+/// or `SIGCHLD` event) long before.
+fn exit_waits_for_a_grandchild_that_holds_the_pipes(backend: Backend) {
+    let mut ev: EventLoop<Output> = EventLoop::with_backend(backend).unwrap();
+    let (go, go_writer) = io::pipe().unwrap();
+    // An asynchronous list's stdin is /dev/null in a shell without job
+    // control: the grandchild reads the pipe through fd 3.
+    let script = "exec 3<&0; (read go <&3; echo late) & exit 0";
+    let key = ev
+        .spawn(
+            Command::new("sh").args(["-c", script]).stdin(go),
+            |cx, event| {
+                record(cx.data, event);
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+    util::wait_exited_not_reaped(ev.pid(key).unwrap());
+    let mut out = Output::default();
+    // The exit's event is ready: this turn takes it, and there is nothing
+    // else to wait for.
+    ev.run_once(&mut out, Some(PATIENCE)).unwrap();
+    assert!(out.exit.is_none(), "Exit before end of file on the pipes");
+    drop(go_writer); // the grandchild reads end of file: `echo late`
+    run_until(&mut ev, &mut out, |out| out.exit.is_some());
+    assert_eq!(out.stdout, b"late\n");
+    let (status, before) = out.exit.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(before, 5, "the grandchild's line came before Exit");
 }
 
 /// `describe` shows a child with its pid and every fd the loop watches for
@@ -414,6 +505,14 @@ const CHILD_CASES: &[(&str, Case)] = &[
     (
         "removing_a_child_kills_and_reaps_it",
         removing_a_child_kills_and_reaps_it,
+    ),
+    (
+        "dropping_the_loop_kills_and_reaps_its_children",
+        dropping_the_loop_kills_and_reaps_its_children,
+    ),
+    (
+        "exit_waits_for_a_grandchild_that_holds_the_pipes",
+        exit_waits_for_a_grandchild_that_holds_the_pipes,
     ),
     ("describe_lists_a_childs_fds", describe_lists_a_childs_fds),
 ];

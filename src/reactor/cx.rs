@@ -110,9 +110,12 @@ impl<'a, T> Cx<'a, T> {
     /// step of the turn. From an I/O, signal or child handler: once the
     /// event being dispatched is done (a child's event may run its handler
     /// for several chunks first); the turn's other events, due timers and
-    /// remote work wait for the next run, none lost. From a timer or remote
-    /// work: at the end of the turn (its other due timers and queued remote
-    /// work still run). From the before-sleep hook: the loop does not poll.
+    /// remote work wait for the next run, none lost. The same from work an
+    /// error left for the start of the next turn (the rest of a child's
+    /// pipe, a signal left over): that turn ends there, before its poll.
+    /// From a timer or remote work: at the end of the turn (its other due
+    /// timers and queued remote work still run). From the before-sleep hook:
+    /// the loop does not poll.
     pub fn stop(&mut self) {
         self.inner.stop = true;
     }

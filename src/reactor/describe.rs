@@ -12,7 +12,7 @@ use super::key::{self, Key, Part};
 ///
 /// ```text
 /// event loop on epoll: 4 entries
-///   Key { index: 0, serial: 0 }  source  token 0  fd 5  READABLE (edge)
+///   Key { index: 0, serial: 0 }  source  token 0  fd 5  READABLE
 ///   Key { index: 1, serial: 1 }  timer  next in 9.98ms, every 10ms
 ///   Key { index: 2, serial: 2 }  signals SIGINT, SIGTERM  token 8  fd 7
 ///   Key { index: 3, serial: 3 }  child  pid 4242  stdout token 12 fd 9, stderr token 13 fd 11, exit token 14 fd 12

@@ -9,8 +9,9 @@
 //! while it ran, and the dispatcher ends it (deregisters its source).
 //!
 //! An index freed during a turn is not reused before the turn ends (the
-//! entry turns `Vacant` and waits in `quarantine`), so an event collected
-//! this turn never reaches an entry inserted after it was collected.
+//! entry turns `Vacant` and waits in `quarantine`), nor, while events are
+//! kept for the next turn (`events_kept`), before those are dispatched: so
+//! an event never reaches an entry inserted after it was collected.
 
 use std::collections::VecDeque;
 use std::io;
@@ -346,9 +347,10 @@ impl<T> Inner<T> {
     }
 
     /// Does the work earlier handler errors left, first in, first done;
-    /// stops at an error (what it left is queued again).
+    /// stops at an error (what it left is queued again) or a stop (the rest
+    /// waits, as the events after a stopping handler's do).
     pub(super) fn run_redo(&mut self, data: &mut T) -> io::Result<()> {
-        while !self.redo.is_empty() {
+        while !self.redo.is_empty() && !self.stop {
             match self.redo.remove(0) {
                 Redo::Read(key, part, hung_up) => self.dispatch_child(data, key, part, hung_up)?,
                 Redo::AskChildren => self.children_exited(data)?,

@@ -6,9 +6,10 @@ use crate::Token;
 /// Names one thing inserted into an [`EventLoop`](super::EventLoop): a
 /// source, a timer, a signal watcher or a child.
 ///
-/// A key is a slab index with a serial number. An index is reused once its
-/// entry is removed, but never the serial, so a key kept after its entry was
-/// removed stays *stale* for good: [`remove`](super::EventLoop::remove)
+/// A key is a slab index with a serial number. An index is reused after its
+/// entry is removed (once no event collected before can name it), but never
+/// the serial, so a key kept after its entry was removed stays *stale* for
+/// good: [`remove`](super::EventLoop::remove)
 /// answers `false` for it, and it never names a later entry.
 ///
 /// # Examples
@@ -52,9 +53,9 @@ pub(super) const REMOTE: Token = Token(usize::MAX);
 pub(super) const SIGCHLD: Token = Token(usize::MAX - 1);
 
 /// The token for `part` of the entry at `index`. It holds no serial: an
-/// index freed during a turn is not reused before the turn ends, and events
-/// do not outlive their turn, so an index names one entry for as long as
-/// any event that carries it.
+/// index freed during a turn is not reused before the turn ends, nor before
+/// the events a stop or an error kept for the next turn are dispatched, so
+/// an index names one entry for as long as any event that carries it.
 pub(super) fn token(index: usize, part: Part) -> Token {
     Token(index << 2 | part as usize)
 }

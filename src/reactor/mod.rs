@@ -57,8 +57,9 @@
 //!    `poll` (the kernel's slack on such a wait is a millisecond or more
 //!    anyway); if the poll wakes before the deadline, the next turn sleeps
 //!    the rest to the nanosecond.
-//! 2. **Runs the before-sleep hook**, if one is set and the poll may block:
-//!    the last chance to do work before the thread sleeps.
+//! 2. **Runs the before-sleep hook**, if one is set and the timeout is not
+//!    zero: the last chance to do work before the thread sleeps. (Remote
+//!    work queued cuts the timeout to zero after the hook, in step 3.)
 //! 3. **Polls**: one [`Poll::poll`], which sleeps until an event or the
 //!    timeout. `EINTR` (a signal arrived) ends the wait early with no
 //!    events; the turn goes on.
@@ -68,7 +69,8 @@
 //!    per pending signal; a child's gets its output, chunk by chunk, and
 //!    its exit last.
 //! 5. **Fires due timers**, earliest deadline first, equal deadlines in the
-//!    order inserted; never early. A repeating timer is rescheduled on its
+//!    order they were scheduled (inserted, or rescheduled by their last
+//!    firing); never early. A repeating timer is rescheduled on its
 //!    previous deadline plus its period. After a poll that brought nothing
 //!    (its timeout passed) the clock is read and the timers due by then
 //!    fire. After a poll that brought events the clock is read again only
@@ -82,7 +84,11 @@
 //! Handlers may insert and remove anything during a turn. A handler's error
 //! ends the turn after that handler returns, and `run` / `run_once` return
 //! it; events of the turn not dispatched yet are kept for the next turn, so
-//! none is lost, and the loop can be run again. `trace!` logs every event
+//! none is lost, and the loop can be run again. What the error cut short
+//! within its own event (the rest of a child's pipe, signals already taken
+//! from the self-pipe, children still to ask after a `SIGCHLD`) is done
+//! first in the next turn, before the kept events, or before step 1 if none
+//! was kept. `trace!` logs every event
 //! and firing timer, so a program that installs a logger (`poller --trace`
 //! does, and honours `RUST_LOG=pipeloop=trace`) shows the loop at work;
 //! [`describe`](EventLoop::describe) prints what it holds.
@@ -268,8 +274,8 @@ impl<T> EventLoop<T> {
     /// pipes reached end of file. The entry goes after `Exit`.
     ///
     /// The loop reaps only its own children (`waitpid` on their pids), when a
-    /// pidfd (Linux) or `SIGCHLD` (elsewhere, or with [`CHILD_WATCH_ENV`]
-    /// set to `sigchld`) says one exited. Its child's pid is
+    /// pidfd (Linux 5.3+) or `SIGCHLD` (elsewhere, where `pidfd_open` fails,
+    /// or with [`CHILD_WATCH_ENV`] set to `sigchld`) says one exited. Its child's pid is
     /// [`pid`](Self::pid), to signal it or its process group.
     /// Removing the key before `Exit` (or dropping the loop) **kills the
     /// child** (`SIGKILL`) and reaps it, so that none outlives its entry or
@@ -335,7 +341,7 @@ impl<T> EventLoop<T> {
     /// # Errors
     ///
     /// A handler's error, after that handler returned; the error of a poll
-    /// (but `EINTR`, which is retried).
+    /// (not `EINTR`: the turn goes on as after a poll with no events).
     pub fn run(&mut self, data: &mut T) -> io::Result<()> {
         loop {
             if self.resume_at.is_none() && self.inner.is_idle() {
@@ -367,13 +373,18 @@ impl<T> EventLoop<T> {
     }
 
     fn turn(&mut self, data: &mut T, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.inner.redo.is_empty() {
+            // What handler errors left: no event comes back for it. It is
+            // the rest of an event dispatched before any kept one, so it
+            // goes first; a stop there ends the turn, as one in step 4 does.
+            self.inner.run_redo(data)?;
+            if self.inner.stop {
+                return Ok(());
+            }
+        }
         let first = match self.resume_at.take() {
             Some(first) => first,
             None => {
-                if !self.inner.redo.is_empty() {
-                    // What handler errors left: no event comes back for it.
-                    self.inner.run_redo(data)?;
-                }
                 self.wait(data, timeout)?;
                 0
             }
@@ -423,8 +434,9 @@ impl<T> EventLoop<T> {
     }
 
     /// A printable view of what the loop holds: each source with its key,
-    /// token, fd and interest, each timer with its next deadline, each
-    /// signal watcher, each child with its pid.
+    /// token, fd and interest, each timer with the time to its next deadline
+    /// and its period, each signal watcher with its signals, token and fd,
+    /// each child with its pid and the fds it is watched through.
     pub fn describe(&self) -> Describe<'_, T> {
         Describe {
             inner: &self.inner,
@@ -434,8 +446,9 @@ impl<T> EventLoop<T> {
 }
 
 impl<T> Drop for EventLoop<T> {
-    /// Makes remotes' `send` fail from now on; sources, timers and children
-    /// go with the loop (children are killed and reaped).
+    /// Makes remotes' `send` and `wake` fail from now on; sources, timers and
+    /// children go with the loop (children still running are killed, and
+    /// all are reaped).
     fn drop(&mut self) {
         self.inner.remote.close();
     }
@@ -447,5 +460,68 @@ impl<T> std::fmt::Debug for EventLoop<T> {
             .field("backend", &self.backend())
             .field("entries", &self.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inner::Kind;
+    use super::timers::Start;
+    use super::*;
+    use std::time::Instant;
+
+    /// The deadline the timer `key` waits for.
+    fn deadline_of<T>(ev: &EventLoop<T>, key: Key) -> Instant {
+        match &ev.inner.entries[key.index].kind {
+            Kind::Timer(timer) => timer.scheduled.deadline,
+            _ => panic!("{key:?} is not a timer"),
+        }
+    }
+
+    /// A repeating timer whose first deadline is `first`.
+    fn every_from(first: Instant, period: Duration) -> Timer {
+        Timer {
+            start: Start::At(first),
+            period: Some(period),
+        }
+    }
+
+    /// A repeating timer goes back on its previous deadline plus its period,
+    /// not on the time it fired (which would drift by each turn's lateness),
+    /// and a loop held up past several periods skips them, keeping the
+    /// phase, instead of firing them in a burst. Checked on the deadlines
+    /// themselves: the integration tests only see when handlers ran.
+    #[test]
+    fn a_repeating_timer_is_rescheduled_on_its_deadline_plus_its_period() {
+        let mut ev: EventLoop<u32> = EventLoop::new().unwrap();
+        let hour = Duration::from_secs(3600);
+        let first = Instant::now() - Duration::from_millis(1);
+        let on_time = ev
+            .insert_timer(every_from(first, hour), |cx| {
+                *cx.data += 1;
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+        // Held up three and a half periods (of a second: a clock that has
+        // not run that long since boot cannot say so).
+        let second = Duration::from_secs(1);
+        let held_up = Instant::now().checked_sub(second * 7 / 2);
+        let late = held_up.map(|start| {
+            ev.insert_timer(every_from(start, second), |cx| {
+                *cx.data += 1;
+                Ok(Flow::Continue)
+            })
+            .unwrap()
+        });
+        let mut fired = 0;
+        ev.run_once(&mut fired, Some(Duration::ZERO)).unwrap();
+        assert_eq!(fired, 1 + u32::from(late.is_some()), "each fired once");
+        assert_eq!(deadline_of(&ev, on_time), first + hour);
+        if let (Some(late), Some(start)) = (late, held_up) {
+            // The turn ran well within half a period of `held_up`: the next
+            // deadline is the fourth period's end, not the first's (a burst)
+            // nor a period after the turn's time (a drift).
+            assert_eq!(deadline_of(&ev, late), start + second * 4);
+        }
     }
 }

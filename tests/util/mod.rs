@@ -471,3 +471,35 @@ pub fn run_cases(cases: &[(&str, fn())]) {
         std::process::exit(1);
     }
 }
+
+/// Blocks until this process's child `pid` has exited, and leaves it for
+/// its owner to reap (`waitid` with `WNOWAIT`): how a test knows that a
+/// child an `EventLoop` owns is gone, without taking its status. Only for
+/// children that exit by themselves: it waits as long as they run.
+pub fn wait_exited_not_reaped(pid: u32) {
+    // `id_t` is u32 on Linux, i64 on FreeBSD: either holds every pid.
+    let pid = pid as libc::id_t;
+    loop {
+        // SAFETY: all-zero is a valid `siginfo_t`, which waitid fills.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid only reads the child's state into `info`; with
+        // WNOWAIT the child stays waitable.
+        let rc =
+            unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if rc == 0 {
+            return;
+        }
+        let err = io::Error::last_os_error();
+        // A signal (SIGCHLD, to a loop's handler) cuts the wait short.
+        assert_eq!(err.kind(), ErrorKind::Interrupted, "waitid({pid}): {err}");
+    }
+}
+
+/// Whether no process `pid` exists, not even a zombie (`kill(pid, 0)`
+/// fails with `ESRCH`).
+pub fn process_is_gone(pid: u32) -> bool {
+    let pid = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: kill with signal 0 only asks whether `pid` exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
