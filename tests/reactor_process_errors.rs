@@ -43,12 +43,7 @@ fn a_signal_handler_error_loses_no_pending_signal(backend: Backend) {
         Ok(Flow::Continue)
     })
     .unwrap();
-    // SAFETY: raise sends a signal to this thread; pipeloop's handler is
-    // installed for both.
-    unsafe {
-        libc::raise(libc::SIGUSR1);
-        libc::raise(libc::SIGUSR2);
-    }
+    raise_usr1_and_usr2();
     let mut seen = Vec::new();
     run_until(&mut ev, &mut seen, "SIGUSR2 after a failed SIGUSR1", |s| {
         s.len() == 2
@@ -84,12 +79,7 @@ fn a_stop_from_work_an_error_left_ends_run_without_polling(backend: Backend) {
         Ok(Flow::Continue)
     })
     .unwrap();
-    // SAFETY: raise sends a signal to this thread; pipeloop's handler is
-    // installed for both.
-    unsafe {
-        libc::raise(libc::SIGUSR1);
-        libc::raise(libc::SIGUSR2);
-    }
+    raise_usr1_and_usr2();
     let mut data = Stopped::default();
     assert!(
         ev.run(&mut data).is_err(),
@@ -134,12 +124,7 @@ fn work_an_error_left_comes_before_the_events_kept_after_it(backend: Backend) {
     .unwrap();
     // The signals first, then the pipe: one batch, in that order on Linux's
     // backends (a backend elsewhere that orders it otherwise makes no claim).
-    // SAFETY: raise sends a signal to this thread; pipeloop's handler is
-    // installed for both.
-    unsafe {
-        libc::raise(libc::SIGUSR1);
-        libc::raise(libc::SIGUSR2);
-    }
+    raise_usr1_and_usr2();
     std::io::Write::write_all(&mut tx, b"x").unwrap();
     let mut seen = Vec::new();
     assert!(ev.run_once(&mut seen, Some(PATIENCE)).is_err());
@@ -350,19 +335,89 @@ fn before_sleep_removing_the_last_entry_lets_run_return(backend: Backend) {
         }
         Ok(())
     });
+    let mut data = Some(key);
+    returns_within_patience("run after the hook removed the last entry", || {
+        ev.run(&mut data).unwrap()
+    });
+}
+
+/// Left-over work (the second of two signals, after the first one's
+/// handler failed) that removes the last entry lets `run` return: nothing
+/// is left to wait for. Before the fix the turn polled without a timeout,
+/// with nothing that could end the wait.
+fn left_over_work_removing_the_last_entry_lets_run_return(backend: Backend) {
+    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
+    ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
+        cx.data.push(signal);
+        if cx.data.len() == 1 {
+            return Err(std::io::Error::other("first signal fails"));
+        }
+        Ok(Flow::Remove)
+    })
+    .unwrap();
+    raise_usr1_and_usr2();
+    let mut seen = Vec::new();
+    assert!(
+        ev.run(&mut seen).is_err(),
+        "the first signal's handler fails"
+    );
+    returns_within_patience("run after left-over work removed the last entry", || {
+        ev.run(&mut seen).unwrap()
+    });
+    assert_eq!(seen, [libc::SIGUSR1, libc::SIGUSR2]);
+    assert!(ev.is_empty());
+}
+
+/// The same when the caller removes the failed entry between the runs, a
+/// natural way to recover from an error: the work it left finds its key
+/// stale and does nothing, and `run` returns.
+fn left_over_work_of_a_removed_entry_lets_run_return(backend: Backend) {
+    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
+    let key = ev
+        .insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
+            cx.data.push(signal);
+            Err(std::io::Error::other("every signal fails"))
+        })
+        .unwrap();
+    raise_usr1_and_usr2();
+    let mut seen = Vec::new();
+    assert!(
+        ev.run(&mut seen).is_err(),
+        "the first signal's handler fails"
+    );
+    ev.remove(key);
+    returns_within_patience("run after the failed entry was removed", || {
+        ev.run(&mut seen).unwrap()
+    });
+    assert_eq!(seen, [libc::SIGUSR1], "the removed handler ran again");
+}
+
+fn raise_usr1_and_usr2() {
+    // SAFETY: raise sends a signal to this thread; the test's watcher has
+    // pipeloop's handler installed for both.
+    unsafe {
+        libc::raise(libc::SIGUSR1);
+        libc::raise(libc::SIGUSR2);
+    }
+}
+
+/// Runs `f`, ending the whole process as failed if it has not returned
+/// after `PATIENCE`: a hang cannot be caught as a panic. (So the cases that
+/// use it come last.)
+fn returns_within_patience(what: &str, f: impl FnOnce()) {
     let done = Arc::new(AtomicBool::new(false));
     let watchdog = {
         let done = Arc::clone(&done);
+        let what = what.to_owned();
         std::thread::spawn(move || {
             std::thread::sleep(PATIENCE);
             if !done.load(Ordering::SeqCst) {
-                println!("FAILED: run never returned after the hook removed the last entry");
+                println!("FAILED: {what} never returned");
                 std::process::exit(101);
             }
         })
     };
-    let mut data = Some(key);
-    ev.run(&mut data).unwrap();
+    f();
     done.store(true, Ordering::SeqCst);
     drop(watchdog);
 }
@@ -400,10 +455,20 @@ const CASES: &[(&str, Case, bool)] = &[
         work_an_error_left_comes_before_the_events_kept_after_it,
         false,
     ),
-    // Last: it ends the process if it hangs.
+    // Last: they end the process if they hang.
     (
         "before_sleep_removing_the_last_entry_lets_run_return",
         before_sleep_removing_the_last_entry_lets_run_return,
+        false,
+    ),
+    (
+        "left_over_work_removing_the_last_entry_lets_run_return",
+        left_over_work_removing_the_last_entry_lets_run_return,
+        false,
+    ),
+    (
+        "left_over_work_of_a_removed_entry_lets_run_return",
+        left_over_work_of_a_removed_entry_lets_run_return,
         false,
     ),
 ];

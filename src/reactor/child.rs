@@ -322,7 +322,7 @@ impl<T> Inner<T> {
             if result.is_err() {
                 // The handler failed mid-way: no event comes back for what
                 // is left in the pipe, so the next turn reads on.
-                self.redo.push(Redo::Read(key, part, hung_up));
+                self.leave(Redo::Read(key, part, hung_up));
             }
         }
         match result {
@@ -426,7 +426,7 @@ impl<T> Inner<T> {
                 // The children not asked yet (and one whose status could not
                 // be read) are asked again next turn: the signal that
                 // brought them here is spent.
-                self.redo.push(Redo::AskChildren);
+                self.leave(Redo::AskChildren);
                 result = Err(e);
                 break;
             }

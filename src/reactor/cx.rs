@@ -106,8 +106,8 @@ impl<'a, T> Cx<'a, T> {
         self.inner.child_pid(key)
     }
 
-    /// Makes [`run`](super::EventLoop::run) return at the end of this
-    /// step of the turn. From an I/O, signal or child handler: once the
+    /// Makes [`run`](super::EventLoop::run) return after this turn, or
+    /// before the rest of it. From an I/O, signal or child handler: once the
     /// event being dispatched is done (a child's event may run its handler
     /// for several chunks first); the turn's other events, due timers and
     /// remote work wait for the next run, none lost. The same from work an
@@ -115,7 +115,8 @@ impl<'a, T> Cx<'a, T> {
     /// pipe, a signal left over): that turn ends there, before its poll.
     /// From a timer or remote work: at the end of the turn (its other due
     /// timers and queued remote work still run). From the before-sleep hook:
-    /// the loop does not poll.
+    /// the loop does not poll, and the turn goes on with no events (queued
+    /// remote work still runs).
     pub fn stop(&mut self) {
         self.inner.stop = true;
     }

@@ -132,8 +132,10 @@ pub(super) struct Inner<T> {
     /// Events of a turn are kept for the next one (`EventLoop::resume_at`):
     /// freed indices stay in quarantine until those are dispatched too.
     pub(super) events_kept: bool,
-    /// Work for the start of the next turn.
-    pub(super) redo: Vec<Redo>,
+    /// Work for the start of the next turn. At most one: the error that
+    /// leaves it ends the turn, and the next turn does it before anything
+    /// else (see `leave`).
+    pub(super) redo: Option<Redo>,
     pub(super) stop: bool,
     /// The turn's time, read when something needs it.
     pub(super) clock: TurnClock,
@@ -157,7 +159,7 @@ impl<T> Inner<T> {
             quarantine: Vec::new(),
             in_turn: false,
             events_kept: false,
-            redo: Vec::new(),
+            redo: None,
             stop: false,
             clock: TurnClock::default(),
             remote,
@@ -337,28 +339,35 @@ impl<T> Inner<T> {
         result
     }
 
-    /// Whether nothing is left to wait for: no entry, no `Remote` alive
-    /// and no remote work queued.
+    /// Whether nothing is left to wait for: no entry, no work left over, no
+    /// `Remote` alive and no remote work queued.
     pub(super) fn is_idle(&self) -> bool {
+        if self.live_entries() != 0 || self.redo.is_some() {
+            return false; // the common answer, without atomics
+        }
         // A remote queues its work before it goes (the count drops with a
         // release, read here with an acquire): seen gone, its work is seen.
-        let no_remote = !self.remote.has_remotes();
-        self.live_entries() == 0 && self.redo.is_empty() && no_remote && !self.remote.has_jobs()
+        !self.remote.has_remotes() && !self.remote.has_jobs()
     }
 
-    /// Does the work earlier handler errors left, first in, first done;
-    /// stops at an error (what it left is queued again) or a stop (the rest
-    /// waits, as the events after a stopping handler's do).
+    /// Leaves `work` for the next turn: a handler failed before finishing
+    /// what an event brought, and no event will come back for the rest.
+    pub(super) fn leave(&mut self, work: Redo) {
+        // The error ends the turn, and the next one starts with `run_redo`,
+        // which takes the work out before doing it.
+        debug_assert!(self.redo.is_none(), "{:?} left after {:?}", work, self.redo);
+        self.redo = Some(work);
+    }
+
+    /// Does the work an earlier handler error left, if any; a new error
+    /// leaves what is still undone again.
     pub(super) fn run_redo(&mut self, data: &mut T) -> io::Result<()> {
-        while !self.redo.is_empty() && !self.stop {
-            match self.redo.remove(0) {
-                Redo::Read(key, part, hung_up) => self.dispatch_child(data, key, part, hung_up)?,
-                Redo::AskChildren => self.children_exited(data)?,
-                Redo::Signals(key) if self.is_current(key) => self.dispatch_signals(data, key)?,
-                Redo::Signals(_) => {}
-            }
+        match self.redo.take() {
+            Some(Redo::Read(key, part, hung_up)) => self.dispatch_child(data, key, part, hung_up),
+            Some(Redo::AskChildren) => self.children_exited(data),
+            Some(Redo::Signals(key)) if self.is_current(key) => self.dispatch_signals(data, key),
+            Some(Redo::Signals(_)) | None => Ok(()),
         }
-        Ok(())
     }
 
     /// How long the poll may wait: the caller's timeout, cut to the nearest
@@ -492,7 +501,7 @@ impl<T> Inner<T> {
                     // No event will come back for these: the next turn
                     // delivers them.
                     entry.left = Some(pending);
-                    self.redo.push(Redo::Signals(key));
+                    self.leave(Redo::Signals(key));
                 }
             }
             if matches!(result, Ok(Flow::Remove)) {
@@ -503,7 +512,7 @@ impl<T> Inner<T> {
     }
 
     /// Fires the timers that are due by the turn's time, earliest first
-    /// (equal deadlines in the order they were inserted), if any was due by
+    /// (equal deadlines in the order they were scheduled), if any was due by
     /// what `TurnClock::for_timers` knows. A timer scheduled while they fire
     /// waits for the next turn, so a handler that inserts a timer that is
     /// due at once cannot keep this loop going.

@@ -176,7 +176,7 @@ pub struct EventLoop<T> {
     events: Events,
     inner: Inner<T>,
     /// Events of the last turn that a handler's error or `stop` left
-    /// undispatched: the next turn dispatches them before it polls.
+    /// undispatched: the next turn dispatches them instead of polling.
     resume_at: Option<usize>,
 }
 
@@ -335,8 +335,10 @@ impl<T> EventLoop<T> {
 
     /// Runs turns until a handler calls [`Cx::stop`], a handler fails, or
     /// nothing is left to wait for: no source, timer, signal watcher or
-    /// child, and no [`Remote`] alive (libuv's rule: a loop with nothing to
-    /// wait for returns instead of hanging).
+    /// child, no [`Remote`] alive, no remote work queued, and nothing an
+    /// earlier turn left (work an error cut short, events kept undispatched)
+    /// (libuv's rule: a loop with nothing to wait for returns instead of
+    /// hanging).
     ///
     /// # Errors
     ///
@@ -356,7 +358,9 @@ impl<T> EventLoop<T> {
     }
 
     /// One turn: poll for at most `timeout` (cut to the nearest timer),
-    /// dispatch the events, fire the due timers, run remote work.
+    /// dispatch the events, fire the due timers, run remote work. With no
+    /// timeout and nothing left to wait for (as [`run`](Self::run) says),
+    /// it does not poll, rather than sleep for ever.
     ///
     /// # Errors
     ///
@@ -373,8 +377,8 @@ impl<T> EventLoop<T> {
     }
 
     fn turn(&mut self, data: &mut T, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.inner.redo.is_empty() {
-            // What handler errors left: no event comes back for it. It is
+        if self.inner.redo.is_some() {
+            // What a handler error left: no event comes back for it. It is
             // the rest of an event dispatched before any kept one, so it
             // goes first; a stop there ends the turn, as one in step 4 does.
             self.inner.run_redo(data)?;
@@ -407,14 +411,19 @@ impl<T> EventLoop<T> {
         let mut timeout = self.inner.poll_timeout(asked);
         if timeout != Some(Duration::ZERO) && self.inner.before_sleep.is_some() {
             self.inner.run_before_sleep(data)?;
-            // The hook may have stopped the loop, or removed what was left
-            // to wait for: then there is nothing to sleep for.
-            if self.inner.stop || (asked.is_none() && self.inner.is_idle()) {
+            if self.inner.stop {
                 self.events.clear();
                 return Ok(());
             }
             // It may have inserted a timer.
             timeout = self.inner.poll_timeout(asked);
+        }
+        if timeout.is_none() && self.inner.is_idle() {
+            // Nothing is left that could end a wait without a timeout (the
+            // hook or left-over work removed the last entry, or found its
+            // own removed): it would never return.
+            self.events.clear();
+            return Ok(());
         }
         if self.inner.remote.has_jobs() {
             // Queued work does not wait for its wake-up.
