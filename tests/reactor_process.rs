@@ -336,11 +336,13 @@ fn exit_waits_for_a_grandchild_that_holds_the_pipes(backend: Backend) {
             },
         )
         .unwrap();
-    util::wait_exited_not_reaped(ev.pid(key).unwrap());
+    let pid = ev.pid(key).unwrap();
+    util::wait_exited_not_reaped(pid);
     let mut out = Output::default();
-    // The exit's event is ready: this turn takes it, and there is nothing
-    // else to wait for.
+    // The exit's event is ready: this turn takes it (the loop reaps the
+    // child and keeps its status), and there is nothing else to wait for.
     ev.run_once(&mut out, Some(PATIENCE)).unwrap();
+    assert!(util::process_is_gone(pid), "the turn did not take the exit");
     assert!(out.exit.is_none(), "Exit before end of file on the pipes");
     drop(go_writer); // the grandchild reads end of file: `echo late`
     run_until(&mut ev, &mut out, |out| out.exit.is_some());
