@@ -46,11 +46,7 @@ fn a_quick_bench_prints_a_row_per_size_and_draws_the_plot() {
     let out = run(&[&args[..], &[svg.to_str().unwrap()]].concat());
     assert_eq!(out.code(), 0, "{}", out.stderr());
     let stdout = out.stdout();
-    let sizes: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("poll "))
-        .map(|l| l.split_whitespace().nth(1).unwrap())
-        .collect();
+    let sizes = poll_row_sizes(&stdout);
     assert_eq!(sizes.first(), Some(&"1"), "{stdout}");
     // 10,000 unless the open-file limit cut the last rows, which it says.
     match sizes.last() {
@@ -74,14 +70,19 @@ fn bench_cuts_n_to_the_open_file_limit_and_says_so() {
     let out = finish(spawn(Command::new("sh").args(["-c", &bench])));
     assert_eq!(out.code(), 0, "{}", out.stderr());
     let stdout = out.stdout();
-    let sizes: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("poll "))
-        .map(|l| l.split_whitespace().nth(1).unwrap())
-        .collect();
+    let sizes = poll_row_sizes(&stdout);
     assert_eq!(sizes, ["1", "10", "68"], "{stdout}");
     assert!(
         stdout.contains("the open-file limit allows 68 idle pipes at most here"),
         "{stdout}"
     );
+}
+
+/// The N of each row `poller bench --backend poll` printed.
+fn poll_row_sizes(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("poll "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect()
 }
