@@ -34,16 +34,7 @@ fn run_until<T>(ev: &mut EventLoop<T>, data: &mut T, what: &str, done: impl Fn(&
 /// fails on one, the signals after it are delivered in the next turn.
 /// Before the fix they were taken and never delivered.
 fn a_signal_handler_error_loses_no_pending_signal(backend: Backend) {
-    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
-    ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
-        cx.data.push(signal);
-        if cx.data.len() == 1 {
-            return Err(std::io::Error::other("first signal fails"));
-        }
-        Ok(Flow::Continue)
-    })
-    .unwrap();
-    raise_usr1_and_usr2();
+    let mut ev = failing_on_the_first_of_two_signals(backend, Flow::Continue);
     let mut seen = Vec::new();
     run_until(&mut ev, &mut seen, "SIGUSR2 after a failed SIGUSR1", |s| {
         s.len() == 2
@@ -346,16 +337,7 @@ fn before_sleep_removing_the_last_entry_lets_run_return(backend: Backend) {
 /// is left to wait for. Before the fix the turn polled without a timeout,
 /// with nothing that could end the wait.
 fn left_over_work_removing_the_last_entry_lets_run_return(backend: Backend) {
-    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
-    ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], |cx, signal| {
-        cx.data.push(signal);
-        if cx.data.len() == 1 {
-            return Err(std::io::Error::other("first signal fails"));
-        }
-        Ok(Flow::Remove)
-    })
-    .unwrap();
-    raise_usr1_and_usr2();
+    let mut ev = failing_on_the_first_of_two_signals(backend, Flow::Remove);
     let mut seen = Vec::new();
     assert!(
         ev.run(&mut seen).is_err(),
@@ -390,6 +372,25 @@ fn left_over_work_of_a_removed_entry_lets_run_return(backend: Backend) {
         ev.run(&mut seen).unwrap()
     });
     assert_eq!(seen, [libc::SIGUSR1], "the removed handler ran again");
+}
+
+/// A loop watching SIGUSR1 and SIGUSR2, both raised: its handler records
+/// each signal, fails on the first and returns `then` after it.
+fn failing_on_the_first_of_two_signals(
+    backend: Backend,
+    then: Flow,
+) -> EventLoop<Vec<libc::c_int>> {
+    let mut ev: EventLoop<Vec<libc::c_int>> = EventLoop::with_backend(backend).unwrap();
+    ev.insert_signals(&[libc::SIGUSR1, libc::SIGUSR2], move |cx, signal| {
+        cx.data.push(signal);
+        if cx.data.len() == 1 {
+            return Err(std::io::Error::other("first signal fails"));
+        }
+        Ok(then)
+    })
+    .unwrap();
+    raise_usr1_and_usr2();
+    ev
 }
 
 fn raise_usr1_and_usr2() {
