@@ -342,6 +342,12 @@ mod tests {
         Lines::new(Prefix::new("web", 5, None))
     }
 
+    /// The length of each line in the sink's buffer (the last is what
+    /// follows the last newline).
+    fn line_lengths(sink: &Sink) -> Vec<usize> {
+        sink.buf.split(|&b| b == b'\n').map(<[u8]>::len).collect()
+    }
+
     #[test]
     fn complete_lines_are_prefixed_and_the_rest_waits() {
         let (mut sink, mut lines) = (sink(), lines());
@@ -377,11 +383,7 @@ mod tests {
             lines.push(&mut sink, b"", piece);
         }
         lines.push(&mut sink, b"", b"\nnext\n");
-        let text = sink
-            .buf
-            .split(|&b| b == b'\n')
-            .map(<[u8]>::len)
-            .collect::<Vec<_>>();
+        let text = line_lengths(&sink);
         let prefix = "web   | ".len();
         assert_eq!(
             text,
@@ -401,22 +403,14 @@ mod tests {
         let (mut out, mut exact) = (sink(), lines());
         exact.push(&mut out, b"", &vec![b'x'; MAX_LINE]);
         exact.push(&mut out, b"", b"\nnext\n");
-        let text = out
-            .buf
-            .split(|&b| b == b'\n')
-            .map(<[u8]>::len)
-            .collect::<Vec<_>>();
+        let text = line_lengths(&out);
         let p = "web   | ".len();
         assert_eq!(text, [p + MAX_LINE, p + 4, 0]);
         // One byte more is split: MAX_LINE, then 1.
         let (mut sink, mut more) = (super::tests::sink(), super::tests::lines());
         more.push(&mut sink, b"", &vec![b'x'; MAX_LINE + 1]);
         more.push(&mut sink, b"", b"\n");
-        let text = sink
-            .buf
-            .split(|&b| b == b'\n')
-            .map(<[u8]>::len)
-            .collect::<Vec<_>>();
+        let text = line_lengths(&sink);
         assert_eq!(text, [p + MAX_LINE, p + 1, 0]);
     }
 
@@ -428,11 +422,7 @@ mod tests {
         chunk.extend(b"\nb\nc");
         lines.push(&mut sink, b"", &chunk);
         lines.finish(&mut sink, b"");
-        let text = sink
-            .buf
-            .split(|&b| b == b'\n')
-            .map(<[u8]>::len)
-            .collect::<Vec<_>>();
+        let text = line_lengths(&sink);
         let p = "web   | ".len();
         assert_eq!(text, [p + 1, p + MAX_LINE, p + 3, p + 1, p + 1, 0]);
     }
@@ -448,11 +438,7 @@ mod tests {
         chunk.extend(vec![b'x'; MAX_LINE]);
         chunk.extend(b"\nb\n");
         lines.push(&mut sink, b"", &chunk);
-        let text = sink
-            .buf
-            .split(|&b| b == b'\n')
-            .map(<[u8]>::len)
-            .collect::<Vec<_>>();
+        let text = line_lengths(&sink);
         let p = "web   | ".len();
         assert_eq!(text, [p + 1, p + MAX_LINE, p + 1, p + MAX_LINE, p + 1, 0]);
     }

@@ -98,12 +98,12 @@ mod tests {
         let raw = read.as_raw_fd();
         let fd = ProcessFd::new(read);
         assert_eq!(fd.get().unwrap(), raw);
+        // Allocating is not async-signal-safe after fork in a threaded
+        // process (the test harness is one): the child's allocation relies
+        // on the C library keeping malloc usable there, as glibc's fork
+        // does by resetting malloc's locks.
         // SAFETY: the child calls async-signal-safe functions (fcntl,
         // _exit), reads an atomic, and allocates and frees `get`'s error.
-        // Allocating is not async-signal-safe after fork in a threaded
-        // process (the test harness is one): this relies on the C library
-        // keeping malloc usable in the child, as glibc's fork does by
-        // resetting malloc's locks there.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {
