@@ -73,6 +73,11 @@ pub(crate) trait Kernel: Send + Sync + Sized + 'static {
     /// Whether adding `EVFILT_WRITE` for a pipe whose reader is gone may be
     /// refused with `EBADF`, the errno of a closed fd (NetBSD 10).
     fn gone_reader_is_ebadf(&self) -> bool;
+
+    /// Whether the kernel deletes a sender's `EVFILT_WRITE` itself once it
+    /// reported the reader gone (FreeBSD's `knlist_clear`), so that a
+    /// missing write filter may still be the record's own.
+    fn gone_reader_deletes_write_filter(&self) -> bool;
 }
 
 /// The EVFILT_TIMER ident and period of the receipt probe (never fires: it

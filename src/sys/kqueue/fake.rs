@@ -72,7 +72,7 @@ pub(super) struct Os {
     pub(super) write_to_gone_reader: i32,
     /// The reader's close turns the writer's write knotes into `EV_ONESHOT`
     /// ones (FreeBSD's `knlist_clear`): reported once, then deleted.
-    gone_reader_deletes: bool,
+    pub(super) gone_reader_deletes: bool,
     /// `EV_EOF` on a write filter carries the room last seen (FreeBSD)
     /// rather than 0.
     stale_eof_data: bool,
@@ -674,6 +674,10 @@ impl Kernel for Fake {
 
     fn gone_reader_is_ebadf(&self) -> bool {
         self.os.write_to_gone_reader == libc::EBADF
+    }
+
+    fn gone_reader_deletes_write_filter(&self) -> bool {
+        self.os.gone_reader_deletes
     }
 }
 

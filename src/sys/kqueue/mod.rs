@@ -147,6 +147,10 @@ mod real {
             // which release that reached is not known.
             cfg!(target_os = "netbsd")
         }
+
+        fn gone_reader_deletes_write_filter(&self) -> bool {
+            cfg!(target_os = "freebsd")
+        }
     }
 
     fn new_kqueue() -> io::Result<OwnedFd> {

@@ -51,7 +51,9 @@ impl<K: Kernel> Core<K> {
     /// is gone (`knlist_clear` makes it `EV_ONESHOT`), perhaps before this
     /// backend saw the report. An add of the filter tells them apart: refused
     /// with `EPIPE` (FreeBSD's answer for a gone reader), it is the record's
-    /// write end; accepted, a file the record is not for. Refused with
+    /// write end; accepted, a file the record is not for. (DragonFly refuses
+    /// with `EPIPE` too, but keeps the filter of a sender whose reader went,
+    /// so there a missing filter is always another file's.) Refused with
     /// `EBADF`, the fd was closed when the add ran, whatever the number names
     /// now; but on NetBSD, which keeps a gone reader's filter, that may also
     /// be a new file whose reader is gone, so there it is `ENOENT`, as for
@@ -77,7 +79,7 @@ impl<K: Kernel> Core<K> {
                     None => self.add_write_and_delete(fd, slot.token)?,
                 };
                 match errno {
-                    libc::EPIPE => Ok(true),
+                    libc::EPIPE if self.kernel.gone_reader_deletes_write_filter() => Ok(true),
                     libc::EBADF if !self.kernel.gone_reader_is_ebadf() => Err(libc::EBADF),
                     _ => Err(libc::ENOENT),
                 }
