@@ -402,7 +402,11 @@ impl Registry {
     /// end and `interests` has none of its directions (checked first; the
     /// registration stays as it was); [`NotFound`](io::ErrorKind::NotFound)
     /// if the source is not registered here; `EBADF` for a closed or
-    /// invalid fd.
+    /// invalid fd. epoll and poll(2) change nothing when they refuse. On
+    /// kqueue, which changes each direction's filter on its own, another OS
+    /// error (a kernel refusing one filter, or out of memory) may leave the
+    /// registration half-changed: the old token is kept, but its directions
+    /// and mode may be partly new until a `reregister` succeeds.
     pub fn reregister<S>(&self, source: &mut S, token: Token, interests: Interest) -> io::Result<()>
     where
         S: Source + ?Sized,
