@@ -263,14 +263,7 @@ fn removing_a_child_kills_and_reaps_it(backend: Backend) {
     let started = Instant::now();
     assert!(ev.remove(key));
     // Not killed, the child would make `remove` wait out its 30 s.
-    assert!(
-        started.elapsed() < PATIENCE / 3,
-        "remove waited for the child"
-    );
-    assert!(
-        util::process_is_gone(pid),
-        "pid {pid} is still there (running or a zombie)"
-    );
+    assert_killed_and_reaped(pid, started, "remove");
     assert!(ev.is_empty());
 
     let mut ev: EventLoop<bool> = EventLoop::with_backend(backend).unwrap();
@@ -307,9 +300,19 @@ fn dropping_the_loop_kills_and_reaps_its_children(backend: Backend) {
     let pid = ev.pid(key).unwrap();
     let started = Instant::now();
     drop(ev);
+    assert_killed_and_reaped(pid, started, "the drop");
+}
+
+/// `Exit` comes after end of file on both pipes, not with the exit: here a
+/// grandchild holds them open after the child exited, and writes a line
+/// once the test lets it. The loop has seen the exit (a turn took its pidfd
+/// The `sleep 30` child `pid` is gone, not even a zombie, and `what`
+/// (started at `started`) did not wait for it to end by itself.
+#[track_caller]
+fn assert_killed_and_reaped(pid: u32, started: Instant, what: &str) {
     assert!(
         started.elapsed() < PATIENCE / 3,
-        "the drop waited for the child"
+        "{what} waited for the child"
     );
     assert!(
         util::process_is_gone(pid),
@@ -317,9 +320,6 @@ fn dropping_the_loop_kills_and_reaps_its_children(backend: Backend) {
     );
 }
 
-/// `Exit` comes after end of file on both pipes, not with the exit: here a
-/// grandchild holds them open after the child exited, and writes a line
-/// once the test lets it. The loop has seen the exit (a turn took its pidfd
 /// or `SIGCHLD` event) long before.
 fn exit_waits_for_a_grandchild_that_holds_the_pipes(backend: Backend) {
     let mut ev: EventLoop<Output> = EventLoop::with_backend(backend).unwrap();
